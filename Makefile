@@ -1,0 +1,52 @@
+# partnerkit: `make report` and `make test` are all a fresh machine needs (Python 3.10+, make).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PK     := $(BIN)/partnerkit
+QUARTER ?= 2026Q3
+
+.PHONY: help install report test test-spark lab sample bench clean-venv
+
+help:
+	@echo "make report      create .venv, install, run the quarterly report on data/sample"
+	@echo "make test        create .venv if needed, install test extras, run the whole suite"
+	@echo "make test-spark  the telemetry rollup on Spark (needs Java; installs the spark extra)"
+	@echo "make lab         JupyterLab on notebooks/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# One stamp per set of extras, redone when pyproject.toml changes.
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[notebooks]'
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@ $(VENV)/.installed-base
+
+$(VENV)/.installed-spark: pyproject.toml $(VENV)/.installed-test
+	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
+	@touch $@
+
+install: $(VENV)/.installed-base
+
+report: $(VENV)/.installed-base
+	$(PK) validate --data data/sample
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+test-spark: $(VENV)/.installed-spark
+	@command -v java >/dev/null 2>&1 || { echo "installing Java (Debian's default-jre-headless)"; \
+		apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null; }
+	$(BIN)/python -m pytest -q -m spark tests/test_telemetry_spark.py
+
+lab: $(VENV)/.installed-base
+	$(BIN)/jupyter lab notebooks/
+
+sample: $(VENV)/.installed-base
+	$(PK) sample --out data/sample --seed 7 --overwrite
+
+clean-venv:
+	rm -rf $(VENV)

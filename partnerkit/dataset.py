@@ -1,0 +1,77 @@
+"""The loaded data directory: one typed object holding every canonical table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from partnerkit.quarantine import Notice, QuarantineEntry
+
+#: Tables a data directory may hold, in load order (parents before children).
+TABLES = (
+    "partners",
+    "activities",
+    "integrations",
+    "installs",
+    "sync_events",
+    "opportunities",
+    "attributions",
+    "renewals",
+)
+#: Tables without which nothing can be computed.
+REQUIRED_TABLES = ("partners", "opportunities")
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """Where ``sync_events`` lives. The loader never reads it into pandas.
+
+    Attributes
+    ----------
+    path : Path
+        The Parquet or CSV file (or a directory / glob of Parquet files).
+    format : str
+        ``"parquet"`` or ``"csv"``.
+    """
+
+    path: Path
+    format: str
+
+
+@dataclass
+class Dataset:
+    """Every table of a data directory, typed and validated.
+
+    Tables that were absent are None. IDs are strings, dates are
+    ``datetime64[ns]`` at midnight, timestamps are naive UTC ``datetime64[ns]``,
+    money is float. Quarantined rows are not in the tables; they are listed in
+    :attr:`quarantine`.
+    """
+
+    data_dir: Path
+    partners: pd.DataFrame
+    opportunities: pd.DataFrame
+    activities: pd.DataFrame | None = None
+    integrations: pd.DataFrame | None = None
+    installs: pd.DataFrame | None = None
+    attributions: pd.DataFrame | None = None
+    renewals: pd.DataFrame | None = None
+    sync_events: EventSource | None = None
+    quarantine: list[QuarantineEntry] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    #: table name -> the file it was read from
+    files: dict[str, Path] = field(default_factory=dict)
+    #: table name -> number of data rows read (before quarantine)
+    rows_read: dict[str, int] = field(default_factory=dict)
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """Return a table by name (None when the data directory lacks it)."""
+        if name not in TABLES or name == "sync_events":
+            raise KeyError(f"not a tabular table: {name!r}")
+        return getattr(self, name)
+
+    def quarantined(self, table: str | None = None) -> list[QuarantineEntry]:
+        """Quarantine entries, optionally of one table."""
+        return [q for q in self.quarantine if table is None or q.table == table]
