@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from partnerkit.catalogue import ACTIVITY_KIND_TIERS
 from partnerkit.dataset import REQUIRED_TABLES, TABLES, Dataset, EventSource
 from partnerkit.quarantine import DataError, Notice, QuarantineEntry
 from partnerkit.schemas import (
@@ -38,10 +39,6 @@ from partnerkit.schemas import (
     schema,
 )
 
-#: Activity kinds the metric catalogue knows; others are kept and reported.
-KNOWN_ACTIVITY_KINDS = frozenset(
-    {"meeting", "call", "email", "mou", "qbr", "listing_published", "seller_enabled"}
-)
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SPREADSHEET_DATE = re.compile(r"^(\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|\d{5}(\.\d+)?)$")
@@ -369,7 +366,7 @@ def _merge(first: list[QuarantineEntry], second: list[QuarantineEntry]):
 def _notices(frame: pd.DataFrame, table: str) -> list[Notice]:
     if table != "activities" or frame.empty:
         return []
-    unknown = frame.loc[~frame["kind"].isin(KNOWN_ACTIVITY_KINDS)]
+    unknown = frame.loc[~frame["kind"].isin(list(ACTIVITY_KIND_TIERS))]
     return [Notice(table, int(row), "kind",
                    f"unknown activity kind {kind!r}: kept, but counted in no metric")
             for row, kind in unknown["kind"].items()]
