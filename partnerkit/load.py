@@ -40,6 +40,9 @@ from partnerkit.schemas import (
 )
 
 
+#: Rule of rows a column mapping leaves out on purpose (not errors, so --strict ignores them).
+EXCLUDED_BY_MAPPING = "excluded_by_mapping"
+
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SPREADSHEET_DATE = re.compile(r"^(\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|\d{5}(\.\d+)?)$")
 _TRUE = {"true", "t", "1", "yes", "y"}
@@ -79,8 +82,9 @@ def find_table_file(data_dir: Path, table: str, mapping=None) -> Path | None:
 def read_raw(path: Path) -> pd.DataFrame:
     """Read a CSV or Parquet file with every cell as a string ('' when empty).
 
-    The index is a RangeIndex, so the 1-based data row of a cell is its index
-    plus one. Column names are stripped of surrounding white space.
+    The index counts data rows from 0, so the 1-based data row of a cell is its
+    index plus one; blank lines are left out but keep their numbers. Column
+    names are stripped of surrounding white space; unnamed columns are dropped.
 
     Raises
     ------
@@ -94,12 +98,8 @@ def read_raw(path: Path) -> pd.DataFrame:
         raw = _read_parquet_as_text(path)
     else:
         raw = _read_csv_as_text(path)
-    names = [str(c).strip() for c in raw.columns]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise DataError("column name appears more than once", file=str(path), column=dupes[0])
-    raw.columns = names
-    return raw.reset_index(drop=True)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return raw
 
 
 def _read_csv_as_text(path: Path) -> pd.DataFrame:
@@ -111,32 +111,52 @@ def _read_csv_as_text(path: Path) -> pd.DataFrame:
             header = next(csv.reader(fh), [])
         if not any(h.strip() for h in header):
             raise DataError("file has no header row", file=str(path))
-        names = [h.strip() for h in header]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise DataError("column name appears more than once", file=str(path),
-                            column=dupes[0])
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                           encoding="utf-8-sig")
+        _check_header(header, path)
+        # blank lines are read as empty rows (then dropped) so that row numbers
+        # stay those an editor shows
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+                          encoding="utf-8-sig", skip_blank_lines=False)
     except UnicodeDecodeError as exc:
         raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start}); "
                         "re-export the file as UTF-8", file=str(path)) from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
-        raise DataError(f"cannot be read as CSV: {exc}", file=str(path)) from exc
+        message = " ".join(str(exc).split())
+        raise DataError(f"cannot be read as CSV: {message}", file=str(path)) from exc
+    # columns without a name are spreadsheet leftovers, not data
+    raw = raw.loc[:, [bool(h.strip()) for h in header]] if len(header) == raw.shape[1] else raw
+    blank = (raw == "").all(axis=1)
+    return raw.loc[~blank]
+
+
+def _check_header(names, path: Path) -> None:
+    names = [str(n).strip() for n in names if str(n).strip()]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DataError("column name appears more than once", file=str(path), column=dupes[0])
 
 
 def _read_parquet_as_text(path: Path) -> pd.DataFrame:
+    import pyarrow as pa_arrow
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        names = pq.read_schema(path).names
     except Exception as exc:  # pyarrow raises several unrelated types here
-        raise DataError(f"cannot be read as Parquet: {exc}", file=str(path)) from exc
-    frame = table.to_pandas()
+        message = " ".join(str(exc).split())
+        raise DataError(f"cannot be read as Parquet: {message}", file=str(path)) from exc
+    _check_header(names, path)
+    table = pq.read_table(path)
     out = {}
-    for name in frame.columns:
-        out[name] = _as_text(frame[name])
-    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+    for name, column in zip(table.column_names, table.columns):
+        if pa_arrow.types.is_integer(column.type) or pa_arrow.types.is_string(column.type) \
+                or pa_arrow.types.is_large_string(column.type):
+            # cast in Arrow: going through pandas would turn nullable ints into floats
+            text = pc.fill_null(pc.cast(column, pa_arrow.string()), "")
+            out[name] = text.to_pylist()
+        else:
+            out[name] = _as_text(column.to_pandas())
+    return pd.DataFrame(out, index=pd.RangeIndex(table.num_rows))
 
 
 def _as_text(values: pd.Series) -> list[str]:
@@ -174,22 +194,30 @@ def _parse_column(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Serie
     if spec.kind == "id":
         # IDs keep their exact spelling (leading zeros, case) but not stray spaces.
         return pd.Series(text.where(~empty), dtype="string"), pd.Series(False, index=raw.index), ""
+    if spec.kind == "label":
+        # categories compare exactly, so stray spaces would make 'sourced ' unknown
+        return pd.Series(text.where(~empty), dtype="string"), pd.Series(False, index=raw.index), ""
     if spec.kind == "text":
         # Free text is kept verbatim (HTML included); escaping is the job of outputs.
         return pd.Series(raw.where(~empty), dtype="string"), pd.Series(False, index=raw.index), ""
     if spec.kind == "date":
         iso = text.str.match(_ISO_DATE)
         values = pd.to_datetime(text.where(iso & ~empty), format="%Y-%m-%d", errors="coerce")
+        values, out_of_range = _to_ns(values)
         bad = ~empty & values.isna()
-        spreadsheet = bad & text.str.match(_SPREADSHEET_DATE)
-        reason = "unparseable date: expected YYYY-MM-DD"
-        if spreadsheet.any():
-            reason += " (this looks like a date re-saved by a spreadsheet)"
-        return values.astype("datetime64[ns]"), bad, reason
+        reason = pd.Series("unparseable date: expected YYYY-MM-DD", index=raw.index)
+        reason[text.str.match(_SPREADSHEET_DATE)] = (
+            "unparseable date: expected YYYY-MM-DD (this looks like a date re-saved by a "
+            "spreadsheet)")
+        reason[out_of_range] = f"date out of the supported range {_RANGE}"
+        return values, bad, reason
     if spec.kind == "timestamp":
-        values = _parse_timestamps(text.where(~empty))
+        values, out_of_range = _parse_timestamps(text.where(~empty))
         bad = ~empty & values.isna()
-        return values, bad, "unparseable timestamp: expected ISO 8601, e.g. 2026-07-01T09:30:00Z"
+        reason = pd.Series("unparseable timestamp: expected ISO 8601, e.g. 2026-07-01T09:30:00Z",
+                           index=raw.index)
+        reason[out_of_range] = f"timestamp out of the supported range {_RANGE}"
+        return values, bad, reason
     if spec.kind == "bool":
         low = text.str.lower()
         values = pd.Series(low.isin(_TRUE).to_numpy(), index=raw.index)
@@ -203,17 +231,39 @@ def _parse_column(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Serie
     raise ValueError(f"unknown column kind {spec.kind!r}")
 
 
-def _parse_timestamps(text: pd.Series) -> pd.Series:
+_RANGE = f"{pd.Timestamp.min:%Y-%m-%d} to {pd.Timestamp.max:%Y-%m-%d}"
+
+
+def _to_ns(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Nanosecond datetimes; values outside their range become NaT and are flagged."""
+    lo, hi = pd.Timestamp.min.as_unit("us"), pd.Timestamp.max.as_unit("us")
+    if values.dtype == "datetime64[ns]":
+        return values, pd.Series(False, index=values.index)
+    values = values.astype("datetime64[us]") if str(values.dtype) != "datetime64[us]" else values
+    out_of_range = values.notna() & ((values < lo) | (values > hi))
+    return values.where(~out_of_range).astype("datetime64[ns]"), out_of_range
+
+
+def _parse_timestamps(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     """ISO 8601 strings to naive UTC timestamps (NaT where unparseable)."""
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+    present = text.notna()
+    if present.any():
+        try:
+            values = pd.to_datetime(text[present], format="ISO8601", utc=True, errors="coerce")
+        except (ValueError, TypeError, OverflowError):
+            values = pd.Series([_one_timestamp(v) for v in text[present]],
+                               index=text[present].index, dtype="datetime64[us, UTC]")
+        parsed[present] = values.dt.tz_localize(None).astype("datetime64[us]")
+    return _to_ns(parsed)
+
+
+def _one_timestamp(value: str):
     try:
-        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    except (ValueError, TypeError):
-        parsed = pd.Series(
-            [pd.to_datetime(v, format="ISO8601", utc=True, errors="coerce") for v in text],
-            index=text.index,
-        )
-        parsed = pd.to_datetime(parsed, utc=True)
-    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+        return pd.Timestamp(value).tz_localize("UTC") if pd.Timestamp(value).tzinfo is None \
+            else pd.Timestamp(value).tz_convert("UTC")
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
 
 
 # --------------------------------------------------------------------------- one table
@@ -268,15 +318,21 @@ def load_table(path, table: str, mapping=None) -> tuple[pd.DataFrame, list[Quara
     path = Path(path)
     mapping = _resolve_mapping(mapping)
     raw = read_raw(path)
+    excluded: list[QuarantineEntry] = []
     if mapping is not None:
+        # rows the mapping says are not records of this table (deleted, not yet due)
+        excluded = mapping.exclusions(table, raw, file=str(path))
         raw = mapping.apply(table, raw, file=str(path))
+        raw = raw.loc[~(raw.index + 1).isin([e.row for e in excluded])]
+    # row numbers are 1-based data rows from here on
+    raw = raw.set_axis(pd.Index(raw.index + 1, name="row"))
     frame, quarantine = _typed_frame(raw, table, path)
-    frame, schema_quarantine = _validate(frame, table, path, raw)
-    quarantine = _merge(quarantine, schema_quarantine)
+    quarantine = _merge(quarantine, _validate(frame, table, path, raw))
+    quarantine += _duplicates(frame, table, path, raw, {q.row for q in quarantine})
     bad_rows = {q.row for q in quarantine}
     frame = frame.loc[~frame.index.isin(bad_rows)]
-    notices = _notices(frame, table)
-    return frame, quarantine, notices
+    quarantine = sorted(quarantine + excluded, key=lambda q: (q.row, q.column or ""))
+    return frame, quarantine, _notices(frame, table)
 
 
 def _typed_frame(raw: pd.DataFrame, table: str, path: Path):
@@ -286,32 +342,44 @@ def _typed_frame(raw: pd.DataFrame, table: str, path: Path):
         raise DataError(
             f"required column is missing (found: {', '.join(map(str, raw.columns)) or 'none'})",
             file=str(path), column=missing[0])
-    index = pd.RangeIndex(1, len(raw) + 1, name="row")
     typed, quarantine = {}, []
     for spec in specs:
         column = raw[spec.name] if spec.name in raw.columns else pd.Series("", index=raw.index)
-        values, bad, reason = _parse_column(column, spec)
-        typed[spec.name] = values.set_axis(index) if hasattr(values, "set_axis") else values
-        for pos in np.flatnonzero(bad.to_numpy()):
-            got = str(column.iloc[pos])
+        values, bad, reasons = _parse_column(column, spec)
+        typed[spec.name] = values
+        for row in bad.index[bad.to_numpy()]:
+            got = str(column.loc[row])
+            reason = reasons if isinstance(reasons, str) else reasons.loc[row]
             why = f"{reason} (got {got!r})" if got.strip() else "required value is empty"
-            quarantine.append(QuarantineEntry(
-                table, int(pos) + 1, spec.name, why,
-                file=str(path), record=_record(raw, pos)))
-    frame = pd.DataFrame(typed, index=index)
-    return frame, quarantine
+            quarantine.append(QuarantineEntry(table, int(row), spec.name, why, file=str(path),
+                                              record=_record(raw, row)))
+    return pd.DataFrame(typed, index=raw.index), quarantine
 
 
-def _record(raw: pd.DataFrame, pos: int) -> dict:
-    return {str(k): v for k, v in raw.iloc[pos].items()}
+def _record(raw: pd.DataFrame, row: int) -> dict:
+    return {str(k): v for k, v in raw.loc[row].items()}
+
+
+def _duplicates(frame, table, path, raw, already_bad: set[int]) -> list[QuarantineEntry]:
+    """Later rows repeating the id of a kept row (rows rejected for other reasons don't count)."""
+    key = PRIMARY_KEYS.get(table)
+    if key is None:
+        return []
+    candidates = frame.loc[~frame.index.isin(already_bad) & frame[key].notna(), key]
+    first_row = candidates.reset_index().drop_duplicates(key).set_index(key)["row"]
+    repeated = candidates[candidates.duplicated(keep="first")]
+    return [QuarantineEntry(table, int(row), key,
+                            f"duplicate {key} {value!r}: row {int(first_row[value])} already has it "
+                            "(the first is kept)", file=str(path), record=_record(raw, row))
+            for row, value in repeated.items()]
 
 
 def _validate(frame: pd.DataFrame, table: str, path: Path, raw: pd.DataFrame):
     try:
         schema(table).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        return frame, _failures_to_quarantine(exc.failure_cases, table, path, raw)
-    return frame, []
+        return _failures_to_quarantine(exc.failure_cases, table, path, raw)
+    return []
 
 
 def _failures_to_quarantine(cases: pd.DataFrame, table: str, path: Path, raw: pd.DataFrame):
@@ -333,7 +401,7 @@ def _failures_to_quarantine(cases: pd.DataFrame, table: str, path: Path, raw: pd
         seen.add(key)
         out.append(QuarantineEntry(table, row, None if pd.isna(column) else str(column),
                                    _reason(check, case.failure_case, column, table),
-                                   file=str(path), record=_record(raw, row - 1)))
+                                   file=str(path), record=_record(raw, row)))
     return out
 
 
@@ -347,8 +415,6 @@ def _row_check_error(table: str, name: str) -> str | None:
 def _reason(check: str, value, column, table: str) -> str:
     if check == "not_nullable":
         return "required value is empty"
-    if check == "field_uniqueness":
-        return f"duplicate {column} {value!r} (first occurrence kept)"
     if check.endswith(">= 0"):
         return f"{check} (got {value!r})"
     if "must be one of" in check or "role must be" in check:
@@ -437,11 +503,16 @@ def load_dataset(data_dir, mapping=None, strict: bool = False,
     loaded, orphans = _check_foreign_keys(loaded, files)
     quarantine.extend(orphans)
     quarantine.sort(key=lambda q: (TABLES.index(q.table), q.row, q.column or ""))
-    if strict and quarantine:
-        first = quarantine[0]
-        raise DataError(f"{len(quarantine)} row problem(s) and --strict is set; "
-                        f"first: {first.reason}", file=first.file, column=first.column,
-                        rows=sorted({q.row for q in quarantine if q.table == first.table}))
+    problems = [q for q in quarantine if q.rule != EXCLUDED_BY_MAPPING]
+    if strict and problems:
+        first = problems[0]
+        same_table = [q for q in problems if q.table == first.table]
+        columns = sorted({q.column or "-" for q in same_table})
+        raise DataError(f"{len(problems)} row problem(s) and --strict is set; "
+                        f"first: {first.reason}"
+                        + (f" (columns involved: {', '.join(columns)})" if len(columns) > 1 else ""),
+                        file=first.file, column=first.column,
+                        rows=sorted({q.row for q in same_table}))
     return Dataset(data_dir=data_dir, sync_events=events, quarantine=quarantine,
                    notices=notices, files=files, rows_read=rows_read,
                    **{t: loaded.get(t) for t in TABLES if t != "sync_events"})

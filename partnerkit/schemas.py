@@ -26,7 +26,8 @@ class ColumnSpec:
     name : str
         Canonical column name.
     kind : str
-        ``"id"`` and ``"text"`` (strings, kept verbatim), ``"date"``
+        ``"id"`` and ``"label"`` (strings, trimmed of surrounding spaces),
+        ``"text"`` (kept verbatim), ``"date"``
         (``YYYY-MM-DD``), ``"timestamp"`` (ISO 8601, UTC when no offset),
         ``"bool"`` or ``"number"``.
     nullable : bool
@@ -44,10 +45,10 @@ def _cols(*specs: tuple) -> tuple[ColumnSpec, ...]:
 
 #: Canonical columns per table, in file order.
 COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
-    "partners": _cols(("partner_id", "id"), ("name", "text"), ("partner_type", "text"),
+    "partners": _cols(("partner_id", "id"), ("name", "text"), ("partner_type", "label"),
                       ("signed_date", "date")),
     "activities": _cols(("activity_id", "id"), ("partner_id", "id"), ("date", "date"),
-                        ("kind", "text")),
+                        ("kind", "label")),
     "integrations": _cols(("integration_id", "id"), ("partner_id", "id"), ("name", "text"),
                           ("scoped_date", "date"), ("live_date", "date", True)),
     "installs": _cols(("connection_id", "id"), ("integration_id", "id"), ("account_id", "id"),
@@ -55,15 +56,16 @@ COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
     "sync_events": _cols(("connection_id", "id"), ("ts", "timestamp"), ("ok", "bool")),
     "opportunities": _cols(("opportunity_id", "id"), ("account_id", "id"), ("name", "text", True),
                            ("created_date", "date"), ("close_date", "date", True),
-                           ("stage", "text"), ("is_closed", "bool"), ("is_won", "bool"),
+                           ("stage", "label"), ("is_closed", "bool"), ("is_won", "bool"),
                            ("amount", "number")),
-    "attributions": _cols(("opportunity_id", "id"), ("partner_id", "id"), ("role", "text"),
+    "attributions": _cols(("opportunity_id", "id"), ("partner_id", "id"), ("role", "label"),
                           ("tagged_date", "date")),
     "renewals": _cols(("account_id", "id"), ("renewal_date", "date"), ("arr", "number"),
                       ("renewed", "bool")),
 }
 
-#: The column whose values must be unique, per table.
+#: The column whose values must be unique, per table. The loader checks it after
+#: every other rule, so that a rejected row never "keeps" an id from a valid one.
 PRIMARY_KEYS = {
     "partners": "partner_id",
     "activities": "activity_id",
@@ -89,7 +91,7 @@ ROW_CHECK_COLUMNS = {
     "uninstalled_after_installed": "uninstalled_at",
 }
 
-_DTYPES = {"id": "string", "text": "string", "date": "datetime64[ns]",
+_DTYPES = {"id": "string", "text": "string", "label": "string", "date": "datetime64[ns]",
            "timestamp": "datetime64[ns]", "bool": bool, "number": float}
 
 
@@ -150,14 +152,11 @@ def schema(table: str) -> pa.DataFrameSchema:
     """
     if table not in COLUMNS:
         raise KeyError(f"unknown table {table!r}; known tables: {', '.join(COLUMNS)}")
-    key = PRIMARY_KEYS.get(table)
     columns = {
         c.name: pa.Column(
             _DTYPES[c.kind],
             checks=_column_checks(table, c.name),
             nullable=c.nullable,
-            unique=c.name == key,
-            report_duplicates="exclude_first",
         )
         for c in COLUMNS[table]
     }
