@@ -33,6 +33,7 @@ install: $(VENV)/.installed-base
 
 report: $(VENV)/.installed-base
 	$(PK) validate --data data/sample
+	$(PK) kpis --data data/sample --quarter $(QUARTER)
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

@@ -64,7 +64,34 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(or any quarantined row with --strict).")
     _add_data_options(p)
     p.set_defaults(handler=_cmd_validate)
+
+    p = sub.add_parser("kpis", help="every metric of the catalogue for a quarter",
+                       description="Compute every catalogue metric for a quarter, for the company "
+                                   "or per partner, with the ids of the records behind each value.")
+    p.add_argument("--quarter", required=True, metavar="Q", help="quarter, e.g. 2026Q3")
+    p.add_argument("--by", choices=["partner"], help="break the metrics down per partner")
+    _add_metric_options(p)
+    _add_data_options(p)
+    p.set_defaults(handler=_cmd_kpis)
+
+    p = sub.add_parser("audit", help="attribution findings and rejected rows",
+                       description="List every attribution rule that fired (with its rule id, "
+                                   "opportunity and partner), events of unknown connections, "
+                                   "and every quarantined row.")
+    _add_metric_options(p)
+    _add_data_options(p)
+    p.set_defaults(handler=_cmd_audit)
     return parser
+
+
+def _add_metric_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--grace-days", type=int, default=14, metavar="N",
+                        help="days after a deal's creation a sourced tag is still believed "
+                             "(default: 14)")
+    parser.add_argument("--min-sample", type=int, default=10, metavar="N",
+                        help="rates with fewer observations are flagged (default: 10)")
+    parser.add_argument("--fiscal-year-start-month", type=int, default=1, metavar="M",
+                        help="first month of the fiscal year, 1-12 (default: 1, calendar)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +152,47 @@ def _cmd_validate(args) -> int:
         _print_json(report)
     else:
         print(validation_text(dataset))
+    return EXIT_OK
+
+
+def _kpis(args):
+    from partnerkit.kpis import Kpis
+    from partnerkit.periods import Quarter, QuarterError
+
+    if args.grace_days < 0:
+        raise UsageError("--grace-days must be >= 0")
+    if args.min_sample < 1:
+        raise UsageError("--min-sample must be >= 1")
+    try:
+        quarter = (Quarter.parse(args.quarter, args.fiscal_year_start_month)
+                   if getattr(args, "quarter", None) else None)
+    except QuarterError as exc:
+        raise UsageError(str(exc)) from None
+    kpis = Kpis(_load(args), min_sample=args.min_sample, grace_days=args.grace_days,
+                fiscal_year_start_month=args.fiscal_year_start_month)
+    return kpis, quarter
+
+
+def _cmd_kpis(args) -> int:
+    from partnerkit.kpis import kpis_text
+
+    kpis, quarter = _kpis(args)
+    by_partner = args.by == "partner"
+    if args.json:
+        _print_json(kpis.to_json(quarter, by_partner=by_partner))
+    else:
+        print(kpis_text(kpis, quarter, by_partner=by_partner))
+    return EXIT_OK
+
+
+def _cmd_audit(args) -> int:
+    from partnerkit.audit import audit_report, audit_text
+
+    kpis, _ = _kpis(args)
+    if args.json:
+        _print_json(audit_report(kpis))
+    else:
+        print(audit_text(kpis))
     return EXIT_OK
 
 

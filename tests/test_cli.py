@@ -1,0 +1,126 @@
+"""The command line on the sample company: contract shapes, exit codes, planted cases."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from partnerkit.catalogue import CATALOGUE
+from partnerkit.cli import main
+from partnerkit.sample import PLANTED_QUALITY_CASES
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = str(ROOT / "data" / "sample")
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def audit_json():
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["audit", "--data", SAMPLE, "--json"]) == 0
+    return json.loads(buffer.getvalue())
+
+
+def test_help_of_every_command_exits_0(capsys):
+    for command in ("sample", "validate", "kpis", "audit"):
+        code, out, _ = run(capsys, command, "--help")
+        assert code == 0
+        assert ("--out" if command == "sample" else "--data") in out
+
+
+def test_no_command_prints_usage_and_exits_2(capsys):
+    code, _, err = run(capsys)
+    assert code == 2 and "COMMAND" in err
+
+
+def test_kpis_json_returns_every_metric_of_the_catalogue(capsys):
+    code, out, _ = run(capsys, "kpis", "--quarter", "2026Q3", "--data", SAMPLE, "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["quarter"] == "2026Q3" and payload["scope"] == "all"
+    assert sorted(payload["metrics"]) == sorted(CATALOGUE)
+    for entry in payload["metrics"].values():
+        assert {"value", "tier", "unit", "records"} <= set(entry)
+
+
+def test_kpis_by_partner_lists_every_partner(capsys):
+    code, out, _ = run(capsys, "kpis", "--quarter", "2026-Q3", "--by", "partner",
+                       "--data", SAMPLE, "--json")
+    payload = json.loads(out)
+    assert code == 0 and payload["quarter"] == "2026Q3"
+    assert sorted(payload["partners"]) == [f"P{i:03d}" for i in range(1, 13)]
+    assert sorted(payload["partners"]["P006"]["metrics"]) == sorted(CATALOGUE)
+
+
+def test_kpis_readable_table(capsys):
+    code, out, _ = run(capsys, "kpis", "--quarter", "2026Q3", "--data", SAMPLE)
+    assert code == 0
+    assert "sourced_pipeline" in out and "win_rate_lift" in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["kpis", "--quarter", "2026Q5"], "2026Q5"),
+    (["kpis", "--quarter", "Q3"], "Q3"),
+    (["kpis", "--quarter", "2026Q3", "--grace-days", "-1"], "grace"),
+    (["kpis"], "--quarter"),
+])
+def test_bad_arguments_exit_2_with_a_message(capsys, argv, needle):
+    code, _, err = run(capsys, *argv, "--data", SAMPLE)
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_missing_data_directory_exits_3(capsys, tmp_path):
+    code, _, err = run(capsys, "kpis", "--quarter", "2026Q3", "--data", str(tmp_path / "nope"))
+    assert code == 3 and "nope" in err
+
+
+def test_validate_lists_the_planted_invalid_rows(capsys):
+    code, out, _ = run(capsys, "validate", "--data", SAMPLE, "--json")
+    assert code == 0
+    payload = json.loads(out)
+    got = {(q["table"], q["row"], q["column"]) for q in payload["quarantined"]}
+    assert got == {("opportunities", 1874, "amount"), ("opportunities", 2031, "is_won"),
+                   ("attributions", 172, "partner_id"),
+                   ("attributions", 790, "opportunity_id")}
+    assert payload["tables"]["opportunities"] == {"rows": 3760, "quarantined": 2}
+
+
+def test_validate_strict_fails_on_the_sample(capsys):
+    code, _, err = run(capsys, "validate", "--data", SAMPLE, "--strict")
+    assert code == 3 and "opportunities.csv" in err and "1874" in err
+
+
+def test_every_planted_attribution_case_is_found_under_its_rule(audit_json):
+    found = {(f["rule"], f["opportunity_id"], f["partner_id"]) for f in audit_json["findings"]}
+    for case in PLANTED_QUALITY_CASES:
+        if case["table"] != "attributions":
+            continue
+        key = (case["rule"], case["opportunity_id"], case["partner_id"])
+        assert (key in found) == case["fires"], key
+
+
+def test_orphan_events_and_quarantined_rows_are_in_the_audit(audit_json):
+    orphan = [f for f in audit_json["findings"] if f["rule"] == "orphan_events"]
+    planted = [c for c in PLANTED_QUALITY_CASES if c["rule"] == "orphan_events"]
+    assert orphan[0]["connection_ids"] == sorted(c["connection_id"] for c in planted)
+    assert orphan[0]["count"] == sum(c["events"] for c in planted)
+    rows = {(q["table"], q["row"]) for q in audit_json["quarantined"]}
+    for case in PLANTED_QUALITY_CASES:
+        if case["table"] == "opportunities":
+            assert (case["table"], case["row"]) in rows
+
+
+def test_sample_refuses_a_non_empty_folder(capsys, tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    code, _, err = run(capsys, "sample", "--out", str(tmp_path))
+    assert code == 2 and "--overwrite" in err
+    assert (tmp_path / "keep.txt").read_text() == "mine"

@@ -1,0 +1,207 @@
+"""Every metric id on tests/fixtures/tiny_company, against numbers worked out by hand.
+
+The fixture README explains the rows; the comments here show the arithmetic.
+"""
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from partnerkit.catalogue import CATALOGUE
+from partnerkit.kpis import Kpis
+from partnerkit.load import load_dataset
+from partnerkit.stats import newcombe_difference, wilson_interval
+
+TINY = Path(__file__).parent / "fixtures" / "tiny_company"
+
+
+@pytest.fixture(scope="module")
+def kpis():
+    return Kpis(load_dataset(TINY))
+
+
+@pytest.fixture(scope="module")
+def q3(kpis):
+    return kpis.company("2026Q3")
+
+
+def test_activity_tier(q3):
+    # P1 signed on the first day, P3 on the last day of the quarter; P2 the day before
+    assert (q3["partners_signed"].value, q3["partners_signed"].records) == (2, ["P1", "P3"])
+    # A1 (first day) and A2 (last day); A3 is 2026-10-01
+    assert q3["meetings_held"].records == ["A1", "A2"]
+    assert q3["mous_signed"].records == ["A4"]
+    # meetings, mou and call; the email A8 is in Q2, listing/seller are output kinds
+    assert q3["activity_events"].value == 4
+    assert q3["activity_events"].records == ["A1", "A2", "A4", "A5"]
+
+
+def test_output_tier(q3):
+    assert q3["integrations_live"].records == ["I1", "I2"]
+    assert q3["listings_published"].records == ["A6"]
+    assert q3["sellers_enabled"].records == ["A7"]
+    # C1 at the first instant, C3 a second before the end, C5 mid-quarter; C4 at the end instant
+    assert q3["installs_new"].records == ["C1", "C3", "C5"]
+    # C2 was removed exactly at the quarter's end instant: still counted; C5 left on 09-30
+    assert q3["installs_active"].records == ["C1", "C2", "C3"]
+
+
+def test_time_to_live(q3):
+    ttl = q3["time_to_live_days"]
+    # I1: 05-01 -> 07-01 = 61 days; I2: 06-15 -> 09-30 = 107 days; median 84
+    assert ttl.value == 84.0 and ttl.n == 2
+    # I4 (scoped 08-01, never live) is 60 days old on 09-30, I5 (scoped 09-01, live in Q4) 29
+    assert ttl.details["open"] == 2
+    assert ttl.details["open_median_age_days"] == 44.5
+    assert ttl.details["open_records"] == ["I4", "I5"]
+
+
+def test_pipeline_company(q3):
+    # sourced deals created in Q3: O1 100 + O3 300 (tag at exactly 14 days) + O8 800
+    assert (q3["sourced_pipeline"].value, q3["sourced_pipeline"].records) == (
+        1200.0, ["O1", "O3", "O8"])
+    # influenced: O4 (late sourced tag 07-25) 400 + O7 700; O2's first influence is in June
+    assert (q3["influenced_pipeline"].value, q3["influenced_pipeline"].records) == (
+        1100.0, ["O4", "O7"])
+
+
+def test_revenue_company(q3):
+    assert q3["sourced_revenue"].value == 100.0  # O1; O8 was lost
+    assert q3["influenced_revenue"].value == 900.0  # O2 200 + O7 700 (tagged on close day)
+    # all won in Q3: O1 100, O2 200, O6 600, O7 700, O9 900 (its tag came after close)
+    share = q3["partner_revenue_share"]
+    assert share.value == pytest.approx(1000 / 2500)
+    assert share.details["total_revenue"] == 2500.0
+
+
+def test_win_rates_and_lift(q3):
+    sourced, influenced, unassisted = (q3["win_rate_sourced"], q3["win_rate_influenced"],
+                                       q3["win_rate_unassisted"])
+    assert (sourced.value, sourced.n, sourced.records) == (0.5, 2, ["O1", "O8"])
+    assert (influenced.value, influenced.n) == (1.0, 2)
+    assert (unassisted.value, unassisted.n, unassisted.records) == (
+        pytest.approx(2 / 3), 3, ["O5", "O6", "O9"])
+    low, high = wilson_interval(1, 2)
+    assert (sourced.ci_low, sourced.ci_high) == (pytest.approx(low), pytest.approx(high))
+    assert "insufficient_sample" in sourced.flags
+    lift = q3["win_rate_lift"]
+    assert lift.value == pytest.approx(1 / 3)
+    _, low, high = newcombe_difference(2, 2, 2, 3)
+    assert (lift.ci_low, lift.ci_high) == (pytest.approx(low), pytest.approx(high))
+    assert lift.ci_low <= lift.value <= lift.ci_high
+
+
+def test_renewals_and_retention_lift(q3):
+    integrated, not_integrated = q3["renewal_rate_integrated"], q3["renewal_rate_not_integrated"]
+    # X1 (C1 live since 07-01) and X2 (C2 removed exactly at the end of the renewal day)
+    assert (integrated.value, integrated.n, integrated.records) == (1.0, 2, ["X1", "X2"])
+    # X5 (C5 removed during its renewal day), X4 (installed later), X3 (installed later), X8
+    assert (not_integrated.value, not_integrated.n) == (0.25, 4)
+    assert not_integrated.records == ["X3", "X4", "X5", "X8"]
+    assert q3["retention_lift"].value == pytest.approx(0.75)
+
+
+def test_per_partner_credit(kpis):
+    p1 = kpis.compute("2026Q3", "P1")
+    p2 = kpis.compute("2026Q3", "P2")
+    p3 = kpis.compute("2026Q3", "P3")
+    # O8: P1 and P2 tagged the same day; P1 (smaller id) sources it
+    assert p1["sourced_pipeline"].records == ["O8"]
+    assert p2["sourced_pipeline"].records == ["O1", "O3"]
+    # P1's own influence tags in Q3: O4 (07-25) and O7 (09-30); its O2 tag is from June
+    assert p1["influenced_pipeline"].value == 1100.0
+    assert p3["influenced_pipeline"].records == ["O2"]
+    # per-partner influence (1100 + 0 + 200) exceeds the company total (1100)
+    total = sum(kpis.compute("2026Q3", p)["influenced_pipeline"].value for p in kpis.partner_ids)
+    assert total == 1300.0 > kpis.company("2026Q3")["influenced_pipeline"].value
+    assert p2["influenced_pipeline"].value == 0.0  # listed on O8, never credited
+    assert p1["partner_revenue_share"].value == pytest.approx(900 / 2500)
+    assert p1["activity_events"].records == ["A1", "A2"]
+    assert p1["installs_new"].records == ["C1", "C5"]
+    # P2's integration has no account renewing while installed: undefined, not zero
+    assert p2["renewal_rate_integrated"].value is None
+    assert "undefined" in p2["renewal_rate_integrated"].reason
+
+
+def test_a_missing_table_is_not_measured_never_zero(tmp_path):
+    for name in ("partners.csv", "opportunities.csv"):
+        (tmp_path / name).write_bytes((TINY / name).read_bytes())
+    q3 = Kpis(load_dataset(tmp_path)).company("2026Q3")
+    for metric_id in ("meetings_held", "integrations_live", "installs_new",
+                      "weekly_active_connections", "sync_error_rate", "renewal_rate_integrated",
+                      "retention_lift"):
+        assert q3[metric_id].value is None, metric_id
+        assert q3[metric_id].reason, metric_id
+    assert q3["sourced_pipeline"].value == 0.0  # no attributions: nothing sourced
+    # without tags every deal is unassisted: closed in Q3 are O1, O2, O5-O9 (7), won O1, O2,
+    # O6, O7, O9 (5)
+    assert q3["win_rate_unassisted"].value == pytest.approx(5 / 7)
+
+
+def test_an_empty_quarter_gives_reasons_not_exceptions(kpis):
+    q = kpis.company("2025Q1")
+    assert q["win_rate_sourced"].value is None
+    assert "undefined" in q["win_rate_sourced"].reason
+    assert q["partner_revenue_share"].value is None
+    assert q["sourced_pipeline"].value == 0.0
+
+
+def test_series_matches_single_quarters(kpis):
+    series = kpis.series("sourced_pipeline", ["2026Q2", "2026Q3"])
+    assert series["value"].tolist() == [0.0, 1200.0]
+    assert series.index.tolist() == ["2026Q2", "2026Q3"]
+
+
+def test_json_has_every_catalogue_id_in_the_contract_shape(kpis):
+    payload = kpis.to_json("2026Q3")
+    assert payload["quarter"] == "2026Q3" and payload["scope"] == "all"
+    assert list(payload["metrics"]) == list(CATALOGUE)
+    for metric_id, entry in payload["metrics"].items():
+        assert entry["tier"] == CATALOGUE[metric_id].tier
+        assert entry["unit"] == CATALOGUE[metric_id].unit
+        assert isinstance(entry["records"], list)
+        assert entry["value"] is None or isinstance(entry["value"], (int, float))
+        if entry["value"] is None:
+            assert entry["reason"]
+        if isinstance(entry["value"], float):
+            assert not math.isnan(entry["value"])
+    by_partner = kpis.to_json("2026Q3", by_partner=True)
+    assert sorted(by_partner["partners"]) == ["P1", "P2", "P3"]
+    assert list(by_partner["partners"]["P1"]["metrics"]) == list(CATALOGUE)
+
+
+def test_weekly_active_connections_and_ratio(q3):
+    wac = q3["weekly_active_connections"]
+    # last full week of 2026Q3: Monday 09-21 to Sunday 09-27. C1 (ok at Monday 00:00) and
+    # C5 (ok on 09-22) are active; C2 only failed that week (its ok event is Monday 09-28)
+    assert wac.details["week"] == "2026-09-21"
+    assert (wac.value, wac.records) == (2, ["C1", "C5"])
+    # 12 full weeks; only the last one has ok events, C1's 07-01 event is in a partial week
+    assert len(wac.details["weekly"]) == 12
+    assert wac.details["weekly_mean"] == pytest.approx(2 / 12)
+    ratio = q3["active_to_install_ratio"]
+    # installed at the end of that week (09-28 00:00): C1, C2, C5 (C5 left on 09-30)
+    assert (ratio.value, ratio.n) == (pytest.approx(2 / 3), 3)
+
+
+def test_sync_error_rate_uses_exact_quarter_bounds(q3):
+    # in [07-01, 10-01): C1 07-01 ok, C1 09-21 ok, C2 09-27 fail, C2 09-28 ok, C5 09-22 ok,
+    # C1 09-30 23:59:59 fail. C1's 06-30 and 10-01 events fall outside; CX is an orphan
+    rate = q3["sync_error_rate"]
+    assert (rate.value, rate.n, rate.details["errors"]) == (pytest.approx(2 / 6), 6, 2)
+
+
+def test_telemetry_per_partner(kpis):
+    p1, p2 = kpis.compute("2026Q3", "P1"), kpis.compute("2026Q3", "P2")
+    assert p1["weekly_active_connections"].records == ["C1", "C5"]
+    assert p1["sync_error_rate"].value == pytest.approx(2 / 6)
+    assert p2["weekly_active_connections"].value == 0
+    assert p2["active_to_install_ratio"].value is None
+    assert p2["sync_error_rate"].value is None
+
+
+def test_orphan_events_are_counted_not_dropped(kpis):
+    assert kpis.orphan_events.events == 1
+    assert kpis.orphan_events.connection_ids == ("CX",)
