@@ -581,21 +581,22 @@ class Kpis:
 
     def _renewals_split(self, q, scope):
         renewals = self.dataset.renewals
-        rows = renewals.loc[q.contains_date(renewals["renewal_date"])]
+        rows = renewals.loc[q.contains_date(renewals["renewal_date"])].reset_index(drop=True)
         installs = self._installs
+        pairs = rows[["account_id", "renewal_date"]].astype({"account_id": "string"}).reset_index(
+            names="_pos").merge(
+            installs[["account_id", "installed_at", "uninstalled_at", "partner_id"]].astype(
+                {"account_id": "string"}), on="account_id", how="inner")
         # active at the end of the renewal day: installed before the next midnight
         # and not removed before it
-        pairs = rows.reset_index()[["row", "account_id", "renewal_date"]].merge(
-            installs[["account_id", "installed_at", "uninstalled_at", "partner_id"]],
-            on="account_id", how="inner")
         t = pairs["renewal_date"] + pd.Timedelta(days=1)
         active = pairs.loc[(pairs["installed_at"] < t)
                            & (pairs["uninstalled_at"].isna() | (pairs["uninstalled_at"] >= t))]
-        any_install = rows.index.isin(active["row"])
+        any_install = rows.index.isin(active["_pos"])
         if scope == ALL:
             integrated = any_install
         else:
-            integrated = rows.index.isin(active.loc[active["partner_id"] == scope, "row"])
+            integrated = rows.index.isin(active.loc[active["partner_id"] == scope, "_pos"])
         return rows.loc[integrated], rows.loc[~any_install]
 
     def _renewal_rate(self, metric_id, q, scope, integrated: bool):

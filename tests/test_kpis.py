@@ -205,3 +205,106 @@ def test_telemetry_per_partner(kpis):
 def test_orphan_events_are_counted_not_dropped(kpis):
     assert kpis.orphan_events.events == 1
     assert kpis.orphan_events.connection_ids == ("CX",)
+
+
+# --------------------------------------------------------------------------- properties
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from partnerkit.dataset import Dataset  # noqa: E402
+
+Q = "2026Q3"
+BASE = pd.Timestamp("2026-05-01")
+
+
+@st.composite
+def companies(draw):
+    n_opps = draw(st.integers(1, 15))
+    opp = {"opportunity_id": [], "account_id": [], "created_date": [], "close_date": [],
+           "is_closed": [], "is_won": [], "amount": [], "stage": [], "name": []}
+    for i in range(n_opps):
+        created = BASE + pd.Timedelta(days=draw(st.integers(0, 150)))
+        closed = draw(st.booleans())
+        opp["opportunity_id"].append(f"O{i}")
+        opp["account_id"].append(f"X{draw(st.integers(0, 5))}")
+        opp["created_date"].append(created)
+        opp["close_date"].append(created + pd.Timedelta(days=draw(st.integers(0, 90)))
+                                 if closed else pd.NaT)
+        opp["is_closed"].append(closed)
+        opp["is_won"].append(closed and draw(st.booleans()))
+        opp["amount"].append(float(draw(st.integers(0, 10_000))))
+        opp["stage"].append("s")
+        opp["name"].append(None)
+    tags = draw(st.lists(st.tuples(st.integers(0, n_opps - 1), st.sampled_from(["P1", "P2"]),
+                                   st.sampled_from(["sourced", "influenced"]),
+                                   st.integers(0, 200)), max_size=20))
+    renewals = draw(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 150), st.booleans()),
+                             max_size=15))
+    installs = draw(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 150),
+                                       st.one_of(st.none(), st.integers(0, 100))), max_size=8))
+    partners = pd.DataFrame({"partner_id": ["P1", "P2"], "name": ["a", "b"],
+                             "partner_type": ["technology", "referral"],
+                             "signed_date": pd.to_datetime(["2026-01-01", "2026-08-01"])})
+    attributions = pd.DataFrame({
+        "opportunity_id": [f"O{o}" for o, _, _, _ in tags],
+        "partner_id": [p for _, p, _, _ in tags], "role": [r for _, _, r, _ in tags],
+        "tagged_date": pd.to_datetime([BASE + pd.Timedelta(days=d) for *_, d in tags])})
+    installed = [BASE + pd.Timedelta(days=d) for _, d, _ in installs]
+    install_frame = pd.DataFrame({
+        "connection_id": [f"C{i}" for i in range(len(installs))],
+        "integration_id": "I1", "account_id": [f"X{a}" for a, _, _ in installs],
+        "installed_at": pd.to_datetime(installed),
+        "uninstalled_at": pd.to_datetime([None if u is None else t + pd.Timedelta(days=u)
+                                          for (_, _, u), t in zip(installs, installed)])})
+    integrations = pd.DataFrame({"integration_id": ["I1"], "partner_id": ["P1"], "name": ["i"],
+                                 "scoped_date": pd.to_datetime(["2026-01-01"]),
+                                 "live_date": pd.to_datetime(["2026-07-15"])})
+    renewal_frame = pd.DataFrame({
+        "account_id": [f"X{a}" for a, _, _ in renewals],
+        "renewal_date": pd.to_datetime([BASE + pd.Timedelta(days=d) for _, d, _ in renewals]),
+        "arr": 1.0, "renewed": [r for *_, r in renewals]})
+    return Dataset(data_dir=Path("."), partners=partners, opportunities=pd.DataFrame(opp),
+                   attributions=attributions, installs=install_frame,
+                   integrations=integrations, renewals=renewal_frame)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(companies())
+def test_every_value_is_traceable_and_every_rate_is_bounded(dataset):
+    kpis = Kpis(dataset)
+    known = set()
+    for table in ("partners", "opportunities", "attributions", "installs", "integrations",
+                  "renewals"):
+        frame = dataset.table(table)
+        for column in frame.columns:
+            if column.endswith("_id"):
+                known |= set(frame[column].astype(str))
+    for scope in ("all", "P1", "P2"):
+        for metric_id, value in kpis.compute(Q, scope).items():
+            assert set(value.records) <= known, (metric_id, scope)
+            unit = CATALOGUE[metric_id].unit
+            if value.value is None:
+                assert value.reason
+                continue
+            if unit == "fraction":
+                assert 0.0 <= value.value <= 1.0
+            if value.ci_low is not None and not math.isnan(value.ci_low):
+                assert value.ci_low - 1e-12 <= value.value <= value.ci_high + 1e-12
+                bounds = (-1.0, 1.0) if unit == "difference" else (0.0, 1.0)
+                assert bounds[0] - 1e-12 <= value.ci_low and value.ci_high <= bounds[1] + 1e-12
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(companies())
+def test_company_buckets_partition_pipeline_and_never_double_count(dataset):
+    kpis = Kpis(dataset)
+    q3 = kpis.company(Q)
+    deals = kpis.attribution.deals
+    # a deal is in at most one of the two pipelines
+    assert not set(q3["sourced_pipeline"].records) & set(q3["influenced_pipeline"].records)
+    in_q = deals.loc[deals["opportunity_id"].isin(q3["influenced_pipeline"].records), "amount"]
+    assert q3["influenced_pipeline"].value == pytest.approx(in_q.sum())
+    per_partner = sum(kpis.compute(Q, p)["influenced_pipeline"].value for p in ("P1", "P2"))
+    assert per_partner >= q3["influenced_pipeline"].value - 1e-9 or \
+        q3["influenced_pipeline"].value == 0
