@@ -17,12 +17,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # One stamp per set of extras, redone when pyproject.toml changes.
+# The venv's own "python3" kernel is registered inside the venv, so papermill, nbval
+# and JupyterLab run notebooks with this interpreter, whatever kernels the machine has.
+KERNEL := $(BIN)/python -m ipykernel install --sys-prefix --name python3 \
+	--display-name "Python 3 (partnerkit)" >/dev/null
+
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[notebooks]'
+	$(KERNEL)
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(KERNEL)
 	@touch $@ $(VENV)/.installed-base
 
 $(VENV)/.installed-spark: pyproject.toml $(VENV)/.installed-test

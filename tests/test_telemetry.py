@@ -439,3 +439,49 @@ def test_duplicate_install_rows_for_one_connection_are_fine(tmp_path):
     doubled = pd.concat([INSTALLS, INSTALLS])
     rates = error_rates(path, doubled, START, END)
     assert rates["attempts"].tolist() == [5, 4]
+
+
+# --------------------------------------------------------------------------- the sample company
+
+
+def test_sample_rollup_matches_an_independent_pandas_computation():
+    """Weekly active connections and quarterly error rates of data/sample, two ways."""
+    from pathlib import Path
+
+    from partnerkit.kpis import Kpis
+    from partnerkit.load import load_dataset
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    dataset = load_dataset(sample)
+    kpis = Kpis(dataset)
+
+    events = pd.read_parquet(sample / "sync_events.parquet")
+    events["ts"] = pd.to_datetime(events["ts"]).dt.tz_localize(None)
+    installs = dataset.installs
+    partner_of = installs.set_index("connection_id")["integration_id"].map(
+        dataset.integrations.set_index("integration_id")["partner_id"])
+    events = events.loc[events["connection_id"].isin(installs["connection_id"])]
+    events = events.assign(partner_id=events["connection_id"].map(partner_of).to_numpy())
+
+    for label, start, end, last_monday in [
+        ("2025Q4", "2025-10-01", "2026-01-01", "2025-12-22"),
+        ("2026Q2", "2026-04-01", "2026-07-01", "2026-06-22"),
+        ("2026Q3", "2026-07-01", "2026-10-01", "2026-09-21"),
+    ]:
+        in_q = events.loc[(events["ts"] >= start) & (events["ts"] < end)]
+        week = events.loc[(events["ts"] >= last_monday)
+                          & (events["ts"] < pd.Timestamp(last_monday) + pd.Timedelta(days=7))]
+        active = week.loc[week["ok"]]
+        company = kpis.company(label, ["weekly_active_connections", "sync_error_rate"])
+        assert company["weekly_active_connections"].value == active["connection_id"].nunique()
+        assert company["weekly_active_connections"].records == sorted(
+            active["connection_id"].unique())
+        assert company["sync_error_rate"].n == len(in_q)
+        assert company["sync_error_rate"].details["errors"] == int((~in_q["ok"]).sum())
+        for partner in ("P001", "P003", "P005"):
+            mine = kpis.compute(label, partner, ["weekly_active_connections", "sync_error_rate"])
+            theirs = in_q.loc[in_q["partner_id"] == partner]
+            assert mine["sync_error_rate"].n == len(theirs)
+            assert mine["sync_error_rate"].details["errors"] == int((~theirs["ok"]).sum())
+            assert mine["weekly_active_connections"].value == active.loc[
+                active["partner_id"] == partner, "connection_id"].nunique()
