@@ -240,10 +240,22 @@ class Kpis:
     def compute(self, q, scope: str = ALL, metrics: list[str] | None = None) -> dict[str, MetricValue]:
         """Every (or the named) metric for one quarter and one scope."""
         q = self.quarter(q)
-        if scope != ALL and scope not in self.partner_ids:
+        if scope != ALL and scope not in self._partner_set:
             raise KeyError(f"unknown partner id {scope!r}")
-        ids = metrics or list(CATALOGUE)
-        return {m: getattr(self, f"_m_{m}")(q, scope) for m in ids}
+        return {m: self.scoped(q, m)[scope] for m in (metrics or list(CATALOGUE))}
+
+    def scoped(self, q, metric_id: str) -> dict[str, MetricValue]:
+        """One metric for one quarter, for the company and every partner at once.
+
+        Results are cached, so asking for the same quarter again (or for a metric that
+        another one is built from, like a lift from its two rates) costs nothing.
+        """
+        q = self.quarter(q)
+        key = (str(q), metric_id)
+        if key not in self._cache:
+            metric(metric_id)
+            self._cache[key] = getattr(self, f"_m_{metric_id}")(q)
+        return self._cache[key]
 
     def company(self, q, metrics: list[str] | None = None) -> dict[str, MetricValue]:
         """Every metric for the company."""
@@ -251,7 +263,10 @@ class Kpis:
 
     def by_partner(self, q, metrics: list[str] | None = None) -> dict[str, dict[str, MetricValue]]:
         """Every metric for every partner."""
-        return {p: self.compute(q, p, metrics) for p in self.partner_ids}
+        q = self.quarter(q)
+        ids = metrics or list(CATALOGUE)
+        columns = {m: self.scoped(q, m) for m in ids}
+        return {p: {m: columns[m][p] for m in ids} for p in self.partner_ids}
 
     def series(self, metric_id: str, quarters, scope: str = ALL) -> pd.DataFrame:
         """One metric over several quarters (the preparation is shared, not redone).
@@ -261,14 +276,46 @@ class Kpis:
         DataFrame
             Index ``quarter`` (labels), columns ``value, n, ci_low, ci_high, reason``.
         """
-        metric(metric_id)
         rows = []
         for q in quarters:
-            q = self.quarter(q)
-            v = getattr(self, f"_m_{metric_id}")(q, scope)
-            rows.append({"quarter": str(q), "value": v.value, "n": v.n, "ci_low": v.ci_low,
-                         "ci_high": v.ci_high, "reason": v.reason})
+            v = self.scoped(q, metric_id)[scope]
+            rows.append({"quarter": str(self.quarter(q)), "value": v.value, "n": v.n,
+                         "ci_low": v.ci_low, "ci_high": v.ci_high, "reason": v.reason})
         return pd.DataFrame(rows).set_index("quarter")
+
+    def panel(self, quarters, metrics: list[str] | None = None,
+              scopes: list[str] | None = None) -> pd.DataFrame:
+        """Metrics for several quarters and scopes at once, in long form.
+
+        Parameters
+        ----------
+        quarters : iterable of quarter labels or Quarter
+        metrics : list of str, optional
+            Catalogue ids (default: all).
+        scopes : list of str, optional
+            ``"all"`` and/or partner ids (default: the company and every partner).
+
+        Returns
+        -------
+        DataFrame
+            Columns ``quarter, scope, metric, value, n, ci_low, ci_high, records,
+            reason`` (one row per quarter, scope and metric); ``value`` is NaN
+            where the metric is not measured.
+        """
+        metrics = metrics or list(CATALOGUE)
+        scopes = scopes or [ALL, *self.partner_ids]
+        rows = []
+        for q in quarters:
+            label = str(self.quarter(q))
+            for metric_id in metrics:
+                values = self.scoped(q, metric_id)
+                for scope in scopes:
+                    v = values[scope]
+                    rows.append((label, scope, metric_id,
+                                 np.nan if v.value is None else float(v.value), v.n,
+                                 v.ci_low, v.ci_high, v.records, v.reason))
+        return pd.DataFrame(rows, columns=["quarter", "scope", "metric", "value", "n", "ci_low",
+                                           "ci_high", "records", "reason"])
 
     def to_json(self, q, by_partner: bool = False) -> dict:
         """The ``partnerkit kpis --json`` payload (SPEC §11)."""
@@ -281,18 +328,56 @@ class Kpis:
                 "metrics": {k: v.to_dict() for k, v in self.company(q).items()}}
 
     # ------------------------------------------------------------------ building blocks
+    #
+    # Every metric is computed for all scopes at once: the company from its own rows
+    # (each deal once), the partners by one groupby over the credited rows.
 
-    def _count(self, metric_id, frame, date_column, id_column, q, scope, mask=None):
-        if frame is None:
-            return None
-        rows = frame
-        if mask is not None:
-            rows = rows.loc[mask]
-        rows = rows.loc[q.contains_date(rows[date_column])]
-        if scope != ALL:
-            rows = rows.loc[rows["partner_id"] == scope]
-        return MetricValue(metric_id, int(len(rows)), n=int(len(rows)),
-                           records=_ids(rows[id_column]))
+    @cached_property
+    def _cache(self) -> dict:
+        return {}
+
+    @cached_property
+    def _partner_set(self) -> set[str]:
+        return set(self.partner_ids)
+
+    @cached_property
+    def _scopes(self) -> list[str]:
+        return [ALL, *self.partner_ids]
+
+    def _all_missing(self, metric_id: str, table: str) -> dict[str, MetricValue]:
+        return {s: _missing(metric_id, table) for s in self._scopes}
+
+    def _each(self, company: MetricValue, make) -> dict[str, MetricValue]:
+        """The company's value plus ``make(partner_id)`` for every partner."""
+        out = {ALL: company}
+        for p in self.partner_ids:
+            out[p] = make(p)
+        return out
+
+    def _counts(self, metric_id: str, rows: pd.DataFrame, id_column: str) -> dict[str, MetricValue]:
+        """Count rows per scope; the records are their ids."""
+        groups = _ids_by_partner(rows, id_column)
+        company = MetricValue(metric_id, int(len(rows)), n=int(len(rows)),
+                              records=_ids(rows[id_column]))
+        return self._each(company, lambda p: MetricValue(
+            metric_id, len(groups.get(p, ())), n=len(groups.get(p, ())),
+            records=groups.get(p, [])))
+
+    def _sums(self, metric_id: str, company_rows: pd.DataFrame, partner_rows: pd.DataFrame,
+              id_column: str = "opportunity_id", details: bool = False) -> dict[str, MetricValue]:
+        """Sum ``amount`` per scope: company rows once, partner rows per partner."""
+        groups = _ids_by_partner(partner_rows, id_column)
+        totals = partner_rows.groupby("partner_id")["amount"].sum()
+        counts = partner_rows.groupby("partner_id").size()
+
+        def value(total, n, records):
+            extra = {"count": int(n)} if details else {}
+            return MetricValue(metric_id, float(total), n=int(n), records=records, details=extra)
+
+        company = value(company_rows["amount"].sum(), len(company_rows),
+                        _ids(company_rows[id_column]))
+        return self._each(company, lambda p: value(totals.get(p, 0.0), counts.get(p, 0),
+                                                   groups.get(p, [])))
 
     def _rate(self, metric_id, successes: int, n: int, records, what: str) -> MetricValue:
         if n == 0:
@@ -303,12 +388,24 @@ class Kpis:
         return MetricValue(metric_id, successes / n, n=n, ci_low=low, ci_high=high,
                            records=records, flags=flags, details={"successes": successes})
 
+    def _rates(self, metric_id, company_rows, partner_rows, success: str, id_column: str,
+               what: str) -> dict[str, MetricValue]:
+        """A rate per scope: share of rows whose ``success`` column is true."""
+        groups = _ids_by_partner(partner_rows, id_column)
+        wins = partner_rows.groupby("partner_id")[success].sum()
+        counts = partner_rows.groupby("partner_id").size()
+        company = self._rate(metric_id, int(company_rows[success].sum()), int(len(company_rows)),
+                             _ids(company_rows[id_column]), what)
+        return self._each(company, lambda p: self._rate(
+            metric_id, int(wins.get(p, 0)), int(counts.get(p, 0)), groups.get(p, []), what))
+
     def _lift(self, metric_id, first: MetricValue, second: MetricValue, names) -> MetricValue:
         records = sorted(set(first.records) | set(second.records))
         if first.value is None or second.value is None:
-            missing = names[0] if first.value is None else names[1]
+            missing, why = ((names[0], first.reason) if first.value is None
+                            else (names[1], second.reason))
             return MetricValue(metric_id, None, records=records,
-                               reason=f"{missing} is not measured: {(first.reason if first.value is None else second.reason)}")
+                               reason=f"{missing} is not measured: {why}")
         diff, low, high = newcombe_difference(first.details["successes"], first.n,
                                               second.details["successes"], second.n)
         flags = ["insufficient_sample"] if min(first.n, second.n) < self.min_sample else []
@@ -316,270 +413,313 @@ class Kpis:
                            records=records, flags=flags,
                            details={f"n_{names[0]}": first.n, f"n_{names[1]}": second.n})
 
-    def _activities(self, kinds):
-        activities = self.dataset.activities
-        if activities is None:
-            return None, None
-        return activities, activities["kind"].isin(list(kinds))
+    def _lifts(self, metric_id, first_id, second_id, q) -> dict[str, MetricValue]:
+        first, second = self.scoped(q, first_id), self.scoped(q, second_id)
+        return {s: self._lift(metric_id, first[s], second[s], (first_id, second_id))
+                for s in self._scopes}
 
-    def _active_at(self, t: pd.Timestamp, scope: str) -> pd.DataFrame:
+    def _active_at(self, t: pd.Timestamp) -> pd.DataFrame:
         """Installs active at the end of the period whose exclusive end is ``t`` (SPEC §3)."""
         installs = self._installs
         active = (installs["installed_at"] < t) & (
             installs["uninstalled_at"].isna() | (installs["uninstalled_at"] >= t))
-        rows = installs.loc[active]
-        if scope != ALL:
-            rows = rows.loc[rows["partner_id"] == scope]
-        return rows
+        return installs.loc[active]
 
     # ------------------------------------------------------------------ activity tier
 
-    def _m_partners_signed(self, q, scope):
+    def _m_partners_signed(self, q):
         """Partners with signed_date in q."""
-        return self._count("partners_signed", self.dataset.partners, "signed_date",
-                           "partner_id", q, scope)
+        partners = self.dataset.partners
+        return self._counts("partners_signed", partners.loc[q.contains_date(partners["signed_date"])],
+                            "partner_id")
 
-    def _activity_kind(self, metric_id, kinds, q, scope):
-        activities, mask = self._activities(kinds)
+    def _activity_kind(self, metric_id, kinds, q):
+        activities = self.dataset.activities
         if activities is None:
-            return _missing(metric_id, "activities")
-        return self._count(metric_id, activities, "date", "activity_id", q, scope, mask)
+            return self._all_missing(metric_id, "activities")
+        rows = activities.loc[activities["kind"].isin(list(kinds))
+                              & q.contains_date(activities["date"])]
+        return self._counts(metric_id, rows, "activity_id")
 
-    def _m_meetings_held(self, q, scope):
+    def _m_meetings_held(self, q):
         """Activities of kind meeting in q."""
-        return self._activity_kind("meetings_held", ["meeting"], q, scope)
+        return self._activity_kind("meetings_held", ["meeting"], q)
 
-    def _m_mous_signed(self, q, scope):
+    def _m_mous_signed(self, q):
         """Activities of kind mou in q."""
-        return self._activity_kind("mous_signed", ["mou"], q, scope)
+        return self._activity_kind("mous_signed", ["mou"], q)
 
-    def _m_activity_events(self, q, scope):
+    def _m_activity_events(self, q):
         """Every activity-tier activity in q."""
         kinds = [k for k, tier in ACTIVITY_KIND_TIERS.items() if tier == "activity"]
-        return self._activity_kind("activity_events", kinds, q, scope)
+        return self._activity_kind("activity_events", kinds, q)
 
     # ------------------------------------------------------------------ output tier
 
-    def _m_integrations_live(self, q, scope):
+    def _m_integrations_live(self, q):
         """Integrations with live_date in q."""
-        if self.dataset.integrations is None:
-            return _missing("integrations_live", "integrations")
-        return self._count("integrations_live", self.dataset.integrations, "live_date",
-                           "integration_id", q, scope)
+        integrations = self.dataset.integrations
+        if integrations is None:
+            return self._all_missing("integrations_live", "integrations")
+        return self._counts("integrations_live",
+                            integrations.loc[q.contains_date(integrations["live_date"])],
+                            "integration_id")
 
-    def _m_listings_published(self, q, scope):
+    def _m_listings_published(self, q):
         """Activities of kind listing_published in q."""
-        return self._activity_kind("listings_published", ["listing_published"], q, scope)
+        return self._activity_kind("listings_published", ["listing_published"], q)
 
-    def _m_sellers_enabled(self, q, scope):
+    def _m_sellers_enabled(self, q):
         """Activities of kind seller_enabled in q."""
-        return self._activity_kind("sellers_enabled", ["seller_enabled"], q, scope)
+        return self._activity_kind("sellers_enabled", ["seller_enabled"], q)
 
-    def _m_installs_new(self, q, scope):
+    def _m_installs_new(self, q):
         """Installs with installed_at in q (timestamps: start <= ts < next start)."""
         installs = self._installs
         if installs is None:
-            return _missing("installs_new", "installs")
-        rows = installs.loc[q.contains_ts(installs["installed_at"])]
-        if scope != ALL:
-            rows = rows.loc[rows["partner_id"] == scope]
-        return MetricValue("installs_new", int(len(rows)), n=int(len(rows)),
-                           records=_ids(rows["connection_id"]))
+            return self._all_missing("installs_new", "installs")
+        return self._counts("installs_new", installs.loc[q.contains_ts(installs["installed_at"])],
+                            "connection_id")
 
-    def _m_installs_active(self, q, scope):
+    def _m_installs_active(self, q):
         """Installs active at the end of q."""
         if self._installs is None:
-            return _missing("installs_active", "installs")
-        rows = self._active_at(q.end_exclusive, scope)
-        return MetricValue("installs_active", int(len(rows)), n=int(len(rows)),
-                           records=_ids(rows["connection_id"]))
+            return self._all_missing("installs_active", "installs")
+        return self._counts("installs_active", self._active_at(q.end_exclusive), "connection_id")
 
-    def _m_time_to_live_days(self, q, scope):
+    def _m_time_to_live_days(self, q):
         """Median days from scoped to live over integrations live in q; open ones beside."""
         integrations = self.dataset.integrations
         if integrations is None:
-            return _missing("time_to_live_days", "integrations")
-        if scope != ALL:
-            integrations = integrations.loc[integrations["partner_id"] == scope]
+            return self._all_missing("time_to_live_days", "integrations")
         live = integrations.loc[q.contains_date(integrations["live_date"])]
+        live = live.assign(days=(live["live_date"] - live["scoped_date"]).dt.days)
         still_open = integrations.loc[(integrations["scoped_date"] <= q.end) & (
             integrations["live_date"].isna() | (integrations["live_date"] > q.end))]
-        open_age = (q.end - still_open["scoped_date"]).dt.days
-        details = {"open": int(len(still_open)),
-                   "open_median_age_days": float(open_age.median()) if len(open_age) else None,
-                   "open_records": _ids(still_open["integration_id"])}
-        if live.empty:
-            return MetricValue("time_to_live_days", None, n=0, details=details,
-                               reason="no integration went live in the quarter")
-        days = (live["live_date"] - live["scoped_date"]).dt.days
-        return MetricValue("time_to_live_days", float(days.median()), n=int(len(live)),
-                           records=_ids(live["integration_id"]), details=details)
+        still_open = still_open.assign(age=(q.end - still_open["scoped_date"]).dt.days)
+        live_by = dict(tuple(live.groupby("partner_id")))
+        open_by = dict(tuple(still_open.groupby("partner_id")))
+
+        def value(live_rows, open_rows):
+            details = {"open": int(len(open_rows)),
+                       "open_median_age_days": (float(open_rows["age"].median())
+                                                if len(open_rows) else None),
+                       "open_records": _ids(open_rows["integration_id"])}
+            if live_rows.empty:
+                return MetricValue("time_to_live_days", None, n=0, details=details,
+                                   reason="no integration went live in the quarter")
+            return MetricValue("time_to_live_days", float(live_rows["days"].median()),
+                               n=int(len(live_rows)), records=_ids(live_rows["integration_id"]),
+                               details=details)
+
+        return self._each(value(live, still_open), lambda p: value(
+            live_by.get(p, live.iloc[:0]), open_by.get(p, still_open.iloc[:0])))
 
     def _no_telemetry(self, metric_id):
-        return _missing(metric_id, "sync_events" if self.dataset.sync_events is None
-                        else "installs")
+        return self._all_missing(metric_id, "sync_events" if self.dataset.sync_events is None
+                                 else "installs")
 
-    def _m_sync_error_rate(self, q, scope):
+    def _m_sync_error_rate(self, q):
         """Failed sync events in q over all sync events in q."""
         if self.telemetry is None:
             return self._no_telemetry("sync_error_rate")
-        rates = self._rollup(q).error_rates(None if scope == ALL else "partner")
-        rows = rates.loc[rates["quarter"] == str(q)]
-        if scope != ALL:
-            rows = rows.loc[rows["partner_id"] == scope]
-        attempts, errors = int(rows["attempts"].sum()), int(rows["errors"].sum())
-        # the records are the connections behind the quarter's events
+        rollup = self._rollup(q)
+        company = rollup.error_rates(None)
+        company = company.loc[company["quarter"] == str(q)]
+        per_partner = rollup.error_rates("partner")
+        per_partner = per_partner.loc[per_partner["quarter"] == str(q)].groupby("partner_id")[
+            ["attempts", "errors"]].sum()
+        # the records are the connections installed at some time during the quarter
         installs = self._installs
-        active = installs.loc[(installs["installed_at"] < q.end_exclusive) & (
+        during = installs.loc[(installs["installed_at"] < q.end_exclusive) & (
             installs["uninstalled_at"].isna() | (installs["uninstalled_at"] >= q.start))]
-        if scope != ALL:
-            active = active.loc[active["partner_id"] == scope]
-        records = _ids(active["connection_id"])
-        if attempts == 0:
-            return MetricValue("sync_error_rate", None, n=0, records=records,
-                               reason="no sync events in the quarter: the rate is undefined")
-        low, high = wilson_interval(errors, attempts)
-        return MetricValue("sync_error_rate", errors / attempts, n=attempts, ci_low=low,
-                           ci_high=high, records=records, details={"errors": errors})
+        groups = _ids_by_partner(during, "connection_id")
+
+        def value(attempts, errors, records):
+            attempts, errors = int(attempts), int(errors)
+            if attempts == 0:
+                return MetricValue("sync_error_rate", None, n=0, records=records,
+                                   reason="no sync events in the quarter: the rate is undefined")
+            low, high = wilson_interval(errors, attempts)
+            return MetricValue("sync_error_rate", errors / attempts, n=attempts, ci_low=low,
+                               ci_high=high, records=records, details={"errors": errors})
+
+        return self._each(
+            value(company["attempts"].sum(), company["errors"].sum(),
+                  _ids(during["connection_id"])),
+            lambda p: value(per_partner["attempts"].get(p, 0), per_partner["errors"].get(p, 0),
+                            groups.get(p, [])))
 
     # ------------------------------------------------------------------ outcome tier: usage
 
-    def _m_weekly_active_connections(self, q, scope):
+    def _m_weekly_active_connections(self, q):
         """Connections with >= 1 ok event in the last full week of q; weekly series beside."""
         if self.telemetry is None:
             return self._no_telemetry("weekly_active_connections")
-        weekly = self._rollup(q).weekly_active(None if scope == ALL else "partner")
-        weekly = weekly.loc[weekly["quarter"] == str(q)]
-        if scope != ALL:
-            weekly = weekly.loc[weekly["partner_id"] == scope]
-        series = weekly.groupby("week")["active_connections"].sum()
+        rollup = self._rollup(q)
+        company_weeks = rollup.weekly_active(None)
+        company_weeks = company_weeks.loc[company_weeks["quarter"] == str(q)]
+        partner_weeks = rollup.weekly_active("partner")
+        partner_weeks = partner_weeks.loc[partner_weeks["quarter"] == str(q)]
+        partner_series = dict(tuple(partner_weeks.groupby("partner_id")))
         last = q.last_full_week()
         active = self._active_in_week(last)
-        if scope != ALL:
-            active = active.loc[active["partner_id"] == scope]
-        return MetricValue("weekly_active_connections", int(len(active)), n=int(len(active)),
-                           records=_ids(active["connection_id"]), details={
-                               "week": last.strftime("%Y-%m-%d"),
-                               "weekly": {w.strftime("%Y-%m-%d"): int(c)
-                                          for w, c in series.items()},
-                               "weekly_mean": float(series.mean()) if len(series) else None})
+        groups = _ids_by_partner(active, "connection_id")
 
-    def _m_active_to_install_ratio(self, q, scope):
+        def value(weeks, records):
+            series = weeks.groupby("week")["active_connections"].sum()
+            return MetricValue("weekly_active_connections", len(records), n=len(records),
+                               records=records, details={
+                                   "week": last.strftime("%Y-%m-%d"),
+                                   "weekly": {w.strftime("%Y-%m-%d"): int(c)
+                                              for w, c in series.items()},
+                                   "weekly_mean": float(series.mean()) if len(series) else None})
+
+        empty = company_weeks.iloc[:0]
+        return self._each(value(company_weeks, _ids(active["connection_id"])),
+                          lambda p: value(partner_series.get(p, empty), groups.get(p, [])))
+
+    def _m_active_to_install_ratio(self, q):
         """Weekly active connections over installs active at the end of that same week."""
-        wac = self._m_weekly_active_connections(q, scope)
-        if wac.value is None:
-            return MetricValue("active_to_install_ratio", None, reason=wac.reason)
-        last = q.last_full_week()
-        installed = self._active_at(last + pd.Timedelta(days=7), scope)
-        n = int(len(installed))
-        records = sorted(set(wac.records) | set(_ids(installed["connection_id"])))
-        if n == 0:
-            return MetricValue("active_to_install_ratio", None, n=0, records=records,
-                               reason="no install active at the end of the last full week")
-        # an event from a connection removed during the week could push the ratio past 1;
-        # only connections still installed at the end of the week count as active here
-        active = len(set(wac.records) & set(installed["connection_id"].astype(str)))
-        low, high = wilson_interval(active, n)
-        return MetricValue("active_to_install_ratio", active / n, n=n, ci_low=low, ci_high=high,
-                           records=records, details={"active": active, "installed": n})
+        wac = self.scoped(q, "weekly_active_connections")
+        if wac[ALL].value is None:
+            return {s: MetricValue("active_to_install_ratio", None, reason=wac[s].reason)
+                    for s in self._scopes}
+        installed = self._active_at(q.last_full_week() + pd.Timedelta(days=7))
+        groups = _ids_by_partner(installed, "connection_id")
+
+        def value(active_ids, installed_ids):
+            n = len(installed_ids)
+            records = sorted(set(active_ids) | set(installed_ids))
+            if n == 0:
+                return MetricValue("active_to_install_ratio", None, n=0, records=records,
+                                   reason="no install active at the end of the last full week")
+            # an event from a connection removed during the week could push the ratio
+            # past 1: only connections still installed at the end of the week count
+            active = len(set(active_ids) & set(installed_ids))
+            low, high = wilson_interval(active, n)
+            return MetricValue("active_to_install_ratio", active / n, n=n, ci_low=low,
+                               ci_high=high, records=records,
+                               details={"active": active, "installed": n})
+
+        return self._each(value(wac[ALL].records, _ids(installed["connection_id"])),
+                          lambda p: value(wac[p].records, groups.get(p, [])))
 
     # ------------------------------------------------------------------ outcome tier: pipeline
 
-    def _deals_for(self, scope, credit):
-        """Deals of one bucket: company (each once) or credited to a partner."""
-        if scope == ALL:
-            deals = self.attribution.deals
-            rows = deals.loc[deals["bucket"] == credit]
-            if credit == "sourced":
-                return rows.assign(credit_date=rows["created_date"])
-            return rows.assign(credit_date=rows["first_influence_date"])
-        rows = partner_credits(self.attribution, credit)
-        rows = rows.loc[(rows["partner_id"] == scope) & (rows["bucket"] == credit)]
+    @cached_property
+    def _credited(self) -> dict[str, pd.DataFrame]:
+        """Per credit kind, the credited (partner, deal) rows with the deal's columns.
+
+        A partner's credit date for influence is its own earliest credited tag.
+        """
+        out = {}
+        for credit in ("sourced", "influenced"):
+            rows = partner_credits(self.attribution, credit)
+            rows = rows.loc[rows["bucket"] == credit]
+            out[credit] = rows.assign(credit_date=rows["created_date"] if credit == "sourced"
+                                      else rows["tagged_date"])
+        return out
+
+    def _company_deals(self, credit: str) -> pd.DataFrame:
+        deals = self.attribution.deals
+        rows = deals.loc[deals["bucket"] == credit]
         if credit == "sourced":
             return rows.assign(credit_date=rows["created_date"])
-        return rows.assign(credit_date=rows["tagged_date"])
+        if credit == "influenced":
+            return rows.assign(credit_date=rows["first_influence_date"])
+        return rows
 
-    def _pipeline(self, metric_id, q, scope, credit):
-        rows = self._deals_for(scope, credit)
-        rows = rows.loc[q.contains_date(rows["credit_date"])]
-        return MetricValue(metric_id, float(rows["amount"].sum()), n=int(len(rows)),
-                           records=_ids(rows["opportunity_id"]),
-                           details={"count": int(len(rows))})
+    def _pipeline(self, metric_id, q, credit):
+        company = self._company_deals(credit)
+        partners = self._credited[credit]
+        return self._sums(metric_id, company.loc[q.contains_date(company["credit_date"])],
+                          partners.loc[q.contains_date(partners["credit_date"])], details=True)
 
-    def _m_sourced_pipeline(self, q, scope):
+    def _m_sourced_pipeline(self, q):
         """Amount of sourced deals created in q (the sourcing partner's credit)."""
-        return self._pipeline("sourced_pipeline", q, scope, "sourced")
+        return self._pipeline("sourced_pipeline", q, "sourced")
 
-    def _m_influenced_pipeline(self, q, scope):
+    def _m_influenced_pipeline(self, q):
         """Amount of influenced deals whose first credited influence tag is in q.
 
         Per partner, the partner's own earliest credited tag on the deal is used.
         """
-        return self._pipeline("influenced_pipeline", q, scope, "influenced")
+        return self._pipeline("influenced_pipeline", q, "influenced")
 
-    def _won_in(self, q, rows):
+    @staticmethod
+    def _won_in(q, rows):
         return rows.loc[rows["is_won"] & q.contains_date(rows["close_date"])]
 
-    def _revenue(self, metric_id, q, scope, credit):
-        rows = self._won_in(q, self._deals_for(scope, credit))
-        return MetricValue(metric_id, float(rows["amount"].sum()), n=int(len(rows)),
-                           records=_ids(rows["opportunity_id"]))
+    def _revenue(self, metric_id, q, credit):
+        return self._sums(metric_id, self._won_in(q, self._company_deals(credit)),
+                          self._won_in(q, self._credited[credit]))
 
-    def _m_sourced_revenue(self, q, scope):
+    def _m_sourced_revenue(self, q):
         """Amount of won sourced deals closed in q."""
-        return self._revenue("sourced_revenue", q, scope, "sourced")
+        return self._revenue("sourced_revenue", q, "sourced")
 
-    def _m_influenced_revenue(self, q, scope):
+    def _m_influenced_revenue(self, q):
         """Amount of won influenced deals closed in q."""
-        return self._revenue("influenced_revenue", q, scope, "influenced")
+        return self._revenue("influenced_revenue", q, "influenced")
 
-    def _m_partner_revenue_share(self, q, scope):
+    def _m_partner_revenue_share(self, q):
         """(sourced + influenced revenue) / all won amount closed in q."""
         won = self._won_in(q, self.attribution.deals)
         total = float(won["amount"].sum())
-        sourced = self._m_sourced_revenue(q, scope)
-        influenced = self._m_influenced_revenue(q, scope)
-        records = sorted(set(sourced.records) | set(influenced.records))
-        if total == 0:
-            return MetricValue("partner_revenue_share", None, n=int(len(won)), records=records,
-                               reason="no revenue won in the quarter: the share is undefined")
-        return MetricValue("partner_revenue_share", (sourced.value + influenced.value) / total,
-                           n=int(len(won)), records=records,
-                           details={"partner_revenue": sourced.value + influenced.value,
-                                    "total_revenue": total})
+        sourced = self.scoped(q, "sourced_revenue")
+        influenced = self.scoped(q, "influenced_revenue")
+        out = {}
+        for scope in self._scopes:
+            s, i = sourced[scope], influenced[scope]
+            records = sorted(set(s.records) | set(i.records))
+            if total == 0:
+                out[scope] = MetricValue(
+                    "partner_revenue_share", None, n=int(len(won)), records=records,
+                    reason="no revenue won in the quarter: the share is undefined")
+            else:
+                out[scope] = MetricValue(
+                    "partner_revenue_share", (s.value + i.value) / total, n=int(len(won)),
+                    records=records,
+                    details={"partner_revenue": s.value + i.value, "total_revenue": total})
+        return out
 
-    def _win_rate(self, metric_id, q, scope, bucket):
+    def _win_rate(self, metric_id, q, bucket):
+        def closed(rows):
+            return rows.loc[rows["is_closed"] & q.contains_date(rows["close_date"])]
+
+        what = f"closed {bucket} deals"
         if bucket == "unassisted":
-            deals = self.attribution.deals
-            rows = deals.loc[deals["bucket"] == "unassisted"]
-        else:
-            rows = self._deals_for(scope, bucket)
-        closed = rows.loc[rows["is_closed"] & q.contains_date(rows["close_date"])]
-        won = int(closed["is_won"].sum())
-        return self._rate(metric_id, won, int(len(closed)), _ids(closed["opportunity_id"]),
-                          f"closed {bucket} deals")
+            # the baseline belongs to no partner: every scope compares with the company's
+            company = self._rate(metric_id, 0, 0, [], what)
+            rows = closed(self._company_deals("unassisted"))
+            company = self._rate(metric_id, int(rows["is_won"].sum()), int(len(rows)),
+                                 _ids(rows["opportunity_id"]), what)
+            return {s: company for s in self._scopes}
+        return self._rates(metric_id, closed(self._company_deals(bucket)),
+                           closed(self._credited[bucket]), "is_won", "opportunity_id", what)
 
-    def _m_win_rate_sourced(self, q, scope):
+    def _m_win_rate_sourced(self, q):
         """Won / closed among sourced deals closed in q."""
-        return self._win_rate("win_rate_sourced", q, scope, "sourced")
+        return self._win_rate("win_rate_sourced", q, "sourced")
 
-    def _m_win_rate_influenced(self, q, scope):
+    def _m_win_rate_influenced(self, q):
         """Won / closed among influenced deals closed in q."""
-        return self._win_rate("win_rate_influenced", q, scope, "influenced")
+        return self._win_rate("win_rate_influenced", q, "influenced")
 
-    def _m_win_rate_unassisted(self, q, scope):
+    def _m_win_rate_unassisted(self, q):
         """Won / closed among unassisted deals closed in q (the company's, for every scope)."""
-        return self._win_rate("win_rate_unassisted", q, ALL, "unassisted")
+        return self._win_rate("win_rate_unassisted", q, "unassisted")
 
-    def _m_win_rate_lift(self, q, scope):
+    def _m_win_rate_lift(self, q):
         """Influenced win rate minus unassisted win rate, Newcombe interval."""
-        return self._lift("win_rate_lift", self._m_win_rate_influenced(q, scope),
-                          self._m_win_rate_unassisted(q, scope),
-                          ("win_rate_influenced", "win_rate_unassisted"))
+        return self._lifts("win_rate_lift", "win_rate_influenced", "win_rate_unassisted", q)
 
     # ------------------------------------------------------------------ outcome tier: retention
 
-    def _renewals_split(self, q, scope):
+    def _renewals_split(self, q):
+        """Renewals due in q, whether the account had any install active at the end of the
+        renewal day, and the (renewal, partner) pairs of active installs."""
         renewals = self.dataset.renewals
         rows = renewals.loc[q.contains_date(renewals["renewal_date"])].reset_index(drop=True)
         installs = self._installs
@@ -592,38 +732,50 @@ class Kpis:
         t = pairs["renewal_date"] + pd.Timedelta(days=1)
         active = pairs.loc[(pairs["installed_at"] < t)
                            & (pairs["uninstalled_at"].isna() | (pairs["uninstalled_at"] >= t))]
-        any_install = rows.index.isin(active["_pos"])
-        if scope == ALL:
-            integrated = any_install
-        else:
-            integrated = rows.index.isin(active.loc[active["partner_id"] == scope, "_pos"])
-        return rows.loc[integrated], rows.loc[~any_install]
+        integrated = rows.index.isin(active["_pos"])
+        return rows, integrated, active[["_pos", "partner_id"]].drop_duplicates()
 
-    def _renewal_rate(self, metric_id, q, scope, integrated: bool):
+    def _renewal_rate(self, metric_id, q, integrated: bool):
         if self.dataset.renewals is None:
-            return _missing(metric_id, "renewals")
+            return self._all_missing(metric_id, "renewals")
         if self._installs is None:
-            return _missing(metric_id, "installs")
-        with_install, without = self._renewals_split(q, scope)
-        rows = with_install if integrated else without
-        return self._rate(metric_id, int(rows["renewed"].sum()), int(len(rows)),
-                          _ids(rows["account_id"]),
-                          "renewals due" + (" of integrated accounts" if integrated
-                                            else " of accounts without an integration"))
+            return self._all_missing(metric_id, "installs")
+        rows, any_install, pairs = self._renewals_split(q)
+        what = "renewals due" + (" of integrated accounts" if integrated
+                                 else " of accounts without an integration")
+        if not integrated:
+            # accounts with no integration at all: the same baseline for every scope
+            without = rows.loc[~any_install]
+            company = self._rate(metric_id, int(without["renewed"].sum()), int(len(without)),
+                                 _ids(without["account_id"]), what)
+            return {s: company for s in self._scopes}
+        per_partner = rows.loc[pairs["_pos"].to_numpy()].assign(
+            partner_id=pairs["partner_id"].to_numpy())
+        return self._rates(metric_id, rows.loc[any_install], per_partner, "renewed",
+                           "account_id", what)
 
-    def _m_renewal_rate_integrated(self, q, scope):
+    def _m_renewal_rate_integrated(self, q):
         """Renewed / due among renewals in q of accounts with an install active that day."""
-        return self._renewal_rate("renewal_rate_integrated", q, scope, True)
+        return self._renewal_rate("renewal_rate_integrated", q, True)
 
-    def _m_renewal_rate_not_integrated(self, q, scope):
+    def _m_renewal_rate_not_integrated(self, q):
         """Renewed / due among renewals in q of accounts without any install active that day."""
-        return self._renewal_rate("renewal_rate_not_integrated", q, scope, False)
+        return self._renewal_rate("renewal_rate_not_integrated", q, False)
 
-    def _m_retention_lift(self, q, scope):
+    def _m_retention_lift(self, q):
         """Integrated minus not-integrated renewal rate, Newcombe interval."""
-        return self._lift("retention_lift", self._m_renewal_rate_integrated(q, scope),
-                          self._m_renewal_rate_not_integrated(q, scope),
-                          ("renewal_rate_integrated", "renewal_rate_not_integrated"))
+        return self._lifts("retention_lift", "renewal_rate_integrated",
+                           "renewal_rate_not_integrated", q)
+
+
+def _ids_by_partner(rows: pd.DataFrame, id_column: str) -> dict[str, list[str]]:
+    """partner_id -> sorted distinct ids of the rows credited to it."""
+    if rows.empty:
+        return {}
+    pairs = pd.DataFrame({"partner_id": rows["partner_id"].to_numpy(),
+                          "record": rows[id_column].to_numpy()}).dropna().astype(str)
+    pairs = pairs.drop_duplicates().sort_values("record")
+    return {p: list(ids) for p, ids in pairs.groupby("partner_id", sort=False)["record"]}
 
 
 def _format_value(value: MetricValue) -> str:
