@@ -81,6 +81,55 @@ def build_parser() -> argparse.ArgumentParser:
     _add_metric_options(p)
     _add_data_options(p)
     p.set_defaults(handler=_cmd_audit)
+
+    p = sub.add_parser("leaks", help="where the activity -> output -> outcome stack leaks",
+                       description="Run the leak rules for the company and every partner: a "
+                                   "lower-tier metric growing while the one above stays flat.")
+    p.add_argument("--quarter", required=True, metavar="Q", help="quarter, e.g. 2026Q3")
+    p.add_argument("--rules", metavar="FILE",
+                   help="YAML file tuning the default rules or adding metric pairs")
+    _add_metric_options(p)
+    _add_data_options(p)
+    p.set_defaults(handler=_cmd_leaks)
+
+    p = sub.add_parser("scorecard", help="stage targets: met, not met, not measured",
+                       description="Check the trailing four quarters against the targets of "
+                                   "a company stage (seed, series_a, series_b).")
+    p.add_argument("--quarter", required=True, metavar="Q", help="quarter, e.g. 2026Q3")
+    p.add_argument("--stage", required=True, choices=["seed", "series_a", "series_b"])
+    p.add_argument("--targets", metavar="FILE", help="YAML file overriding the default targets")
+    _add_metric_options(p)
+    _add_data_options(p)
+    p.set_defaults(handler=_cmd_scorecard)
+
+    p = sub.add_parser("report", help="archive the quarterly report (notebooks, HTML, JSON, CSV)",
+                       description="Validate the data, execute the notebooks with papermill and "
+                                   "archive everything in <out>/<quarter>/: executed notebooks, "
+                                   "HTML without code, kpis/leaks/audit JSON, drill-down CSVs, "
+                                   "the dashboard spec and a manifest. An archive is never "
+                                   "overwritten: a second run exits 4 unless --revision. "
+                                   "Exit 1 when a notebook fails (nothing is archived; the "
+                                   "executed notebooks are kept in <out>/_failed/).")
+    p.add_argument("--quarter", metavar="Q", help="quarter, e.g. 2026Q3")
+    p.add_argument("--out", default="reports", metavar="DIR",
+                   help="reports folder (default: reports)")
+    p.add_argument("--revision", action="store_true",
+                   help="when the quarter is archived already, write <quarter>-r2 (-r3...) beside it")
+    p.add_argument("--backfill", nargs=2, metavar=("FROM", "TO"),
+                   help="archive every quarter from FROM to TO, each in its own process; "
+                        "quarters already archived are skipped unless --revision")
+    p.add_argument("--partner", metavar="P",
+                   help="only the deep dive of this partner, filed in <out>/<quarter>/partners/<P>/ "
+                        "(the quarter must be archived)")
+    p.add_argument("--stage", default="series_a", metavar="STAGE",
+                   help="stage scorecard: seed, series_a or series_b (default: series_a)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="parallel processes for --backfill (default: number of cores)")
+    p.add_argument("--notebooks", metavar="DIR",
+                   help="notebooks to execute (default: the notebooks/ folder of partnerkit)")
+    _add_metric_options(p)
+    _add_data_options(p)
+    p.set_defaults(handler=_cmd_report)
     return parser
 
 
@@ -194,6 +243,126 @@ def _cmd_audit(args) -> int:
     else:
         print(audit_text(kpis))
     return EXIT_OK
+
+
+#: ``partnerkit report``: a notebook failed, nothing was archived.
+EXIT_REPORT_FAILED = 1
+
+
+def _cmd_leaks(args) -> int:
+    from partnerkit.leaks import RulesError, leaks_report, leaks_text, load_rules
+
+    kpis, quarter = _kpis(args)
+    try:
+        rules = load_rules(args.rules) if args.rules else None
+    except (RulesError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        _print_json(leaks_report(kpis, quarter, rules=rules))
+    else:
+        print(leaks_text(kpis, quarter, rules=rules))
+    return EXIT_OK
+
+
+def _cmd_scorecard(args) -> int:
+    from partnerkit.targets import TargetsError, load_targets, scorecard_report, scorecard_text
+
+    kpis, quarter = _kpis(args)
+    try:
+        targets = load_targets(args.targets) if args.targets else None
+    except (TargetsError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        _print_json(scorecard_report(kpis, quarter, args.stage, targets=targets))
+    else:
+        print(scorecard_text(kpis, quarter, args.stage, targets=targets))
+    return EXIT_OK
+
+
+def _cmd_report(args) -> int:
+    from partnerkit import archive
+    from partnerkit.periods import Quarter, QuarterError
+    from partnerkit.targets import STAGES
+
+    # every argument is checked before anything is read or executed
+    if args.stage not in STAGES:
+        raise UsageError(f"unknown stage {args.stage!r}; expected one of {', '.join(STAGES)}")
+    if args.grace_days < 0:
+        raise UsageError("--grace-days must be >= 0")
+    if args.min_sample < 1:
+        raise UsageError("--min-sample must be >= 1")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be >= 1")
+    if bool(args.quarter) == bool(args.backfill):
+        raise UsageError("give either --quarter Q or --backfill FROM TO")
+    if args.partner is not None and args.backfill:
+        raise UsageError("--partner runs one quarter: use --quarter, not --backfill")
+    try:
+        quarters = [Quarter.parse(q, args.fiscal_year_start_month)
+                    for q in (args.backfill or [args.quarter])]
+    except QuarterError as exc:
+        raise UsageError(str(exc)) from None
+    if args.backfill and quarters[0] > quarters[1]:
+        raise UsageError(f"--backfill {quarters[0]} {quarters[1]}: FROM is after TO")
+    if args.notebooks is not None and not Path(args.notebooks).is_dir():
+        raise UsageError(f"--notebooks {args.notebooks}: no such folder")
+    request = archive.ReportRequest(
+        quarter=str(quarters[0]), data_dir=args.data, out=args.out, revision=args.revision,
+        stage=args.stage, partner=args.partner, notebooks_dir=args.notebooks,
+        mapping=args.mapping, strict=args.strict, grace_days=args.grace_days,
+        min_sample=args.min_sample, fiscal_year_start_month=args.fiscal_year_start_month)
+    archive.clean_partials(args.out)
+    try:
+        if args.backfill:
+            _load(args)  # invalid data stops here (exit 3), before any process starts
+            results = archive.backfill(request, quarters[0], quarters[1], jobs=args.jobs)
+            return _report_backfill(args, results)
+        if args.partner is not None:
+            base = archive.latest_archive(args.out, quarters[0])
+            if base is None:
+                raise UsageError(f"{quarters[0]} has no archive in {args.out} yet; a deep dive "
+                                 f"is filed inside it: run `partnerkit report --quarter "
+                                 f"{quarters[0]}` first")
+            archive.target_folder(base / "partners", archive.folder_name(args.partner),
+                                  args.revision)
+            dataset = _load(args)
+            known = sorted(dataset.partners["partner_id"].astype(str))
+            if args.partner not in known:
+                raise UsageError(f"unknown partner id {args.partner!r}; known: {', '.join(known)}")
+            result = archive.run_partner_report(request, dataset)
+        else:
+            archive.target_folder(args.out, str(quarters[0]), args.revision)
+            result = archive.run_report(request, _load(args))
+    except archive.ArchiveExists as exc:
+        print(f"partnerkit report: refused: {exc}", file=sys.stderr)
+        return EXIT_ARCHIVE_EXISTS
+    except archive.ReportFailed as exc:
+        print(f"partnerkit report: failed: {exc}", file=sys.stderr)
+        return EXIT_REPORT_FAILED
+    if args.json:
+        _print_json({"archives": [result.to_dict()]})
+    else:
+        what = f"deep dive of {args.partner}" if args.partner else "report"
+        print(f"archived the {result.quarter} {what} in {result.path} ({result.seconds:.0f} s)")
+        if result.html is not None:
+            print(f"exec view (HTML, opens offline): {result.html}")
+        if result.restated:
+            print(f"{result.restated} archived numbers of earlier quarters now compute "
+                  f"differently: see {result.path / 'restatements.csv'}")
+    return EXIT_OK
+
+
+def _report_backfill(args, results) -> int:
+    if args.json:
+        _print_json({"archives": results})
+    else:
+        for entry in results:
+            where = entry.get("path") or ""
+            line = f"{entry['quarter']}  {entry['status']:<8}  {where}"
+            if entry["status"] == "failed":
+                line += f"\n          {entry['message']}"
+            print(line)
+    return EXIT_REPORT_FAILED if any(e["status"] == "failed" for e in results) else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -630,7 +630,16 @@ class Kpis:
             return rows.assign(credit_date=rows["first_influence_date"])
         return rows
 
+    def _needs_attributions(self, metric_id) -> dict[str, MetricValue] | None:
+        """Without partner tags no deal can be told apart: not measured, never 0."""
+        if self.dataset.attributions is None:
+            return self._all_missing(metric_id, "attributions")
+        return None
+
     def _pipeline(self, metric_id, q, credit):
+        missing = self._needs_attributions(metric_id)
+        if missing:
+            return missing
         company = self._company_deals(credit)
         partners = self._credited[credit]
         return self._sums(metric_id, company.loc[q.contains_date(company["credit_date"])],
@@ -652,6 +661,9 @@ class Kpis:
         return rows.loc[rows["is_won"] & q.contains_date(rows["close_date"])]
 
     def _revenue(self, metric_id, q, credit):
+        missing = self._needs_attributions(metric_id)
+        if missing:
+            return missing
         return self._sums(metric_id, self._won_in(q, self._company_deals(credit)),
                           self._won_in(q, self._credited[credit]))
 
@@ -665,6 +677,9 @@ class Kpis:
 
     def _m_partner_revenue_share(self, q):
         """(sourced + influenced revenue) / all won amount closed in q."""
+        missing = self._needs_attributions("partner_revenue_share")
+        if missing:
+            return missing
         won = self._won_in(q, self.attribution.deals)
         total = float(won["amount"].sum())
         sourced = self.scoped(q, "sourced_revenue")
@@ -689,9 +704,11 @@ class Kpis:
             return rows.loc[rows["is_closed"] & q.contains_date(rows["close_date"])]
 
         what = f"closed {bucket} deals"
+        missing = self._needs_attributions(metric_id)
+        if missing:
+            return missing
         if bucket == "unassisted":
             # the baseline belongs to no partner: every scope compares with the company's
-            company = self._rate(metric_id, 0, 0, [], what)
             rows = closed(self._company_deals("unassisted"))
             company = self._rate(metric_id, int(rows["is_won"].sum()), int(len(rows)),
                                  _ids(rows["opportunity_id"]), what)
