@@ -124,3 +124,42 @@ def test_sample_refuses_a_non_empty_folder(capsys, tmp_path):
     code, _, err = run(capsys, "sample", "--out", str(tmp_path))
     assert code == 2 and "--overwrite" in err
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_leaks_json_names_each_planted_story(capsys):
+    from partnerkit.sample import STORIES
+
+    code, out, _ = run(capsys, "leaks", "--quarter", "2026Q3", "--data", SAMPLE, "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["quarter"] == "2026Q3"
+    found = {(leak["pattern"], leak["scope"]) for leak in payload["leaks"]}
+    assert found == {
+        ("activity_without_output", STORIES["meetings_without_shipping"]),
+        ("installs_without_usage", STORIES["installs_without_usage"]["partner_id"]),
+        ("output_without_outcome", STORIES["live_without_pipeline"]["partner_id"]),
+        ("error_rate_creep", STORIES["error_rate_creep"]["partner_id"]),
+    }
+    for leak in payload["leaks"]:
+        assert set(leak) == {"pattern", "scope", "lower", "upper", "evidence", "diagnosis",
+                             "records"}
+
+
+def test_leaks_with_a_bad_rules_file_exits_2(capsys, tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text("rules:\n  activity_without_output:\n    lower: [logos_on_a_page]\n")
+    code, _, err = run(capsys, "leaks", "--quarter", "2026Q3", "--data", SAMPLE,
+                       "--rules", str(rules))
+    assert code == 2 and "rules.yml" in err and "Traceback" not in err
+
+
+def test_scorecard_json_rows(capsys):
+    code, out, _ = run(capsys, "scorecard", "--quarter", "2026Q3", "--stage", "seed",
+                       "--data", SAMPLE, "--json")
+    payload = json.loads(out)
+    assert code == 0 and payload["stage"] == "seed"
+    assert {c["status"] for c in payload["checks"]} <= {"met", "not met", "not measured"}
+    assert all({"check", "target", "actual", "status"} <= set(c) for c in payload["checks"])
+    code, _, err = run(capsys, "scorecard", "--quarter", "2026Q3", "--stage", "ipo",
+                       "--data", SAMPLE)
+    assert code == 2 and "ipo" in err
