@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 PK     := $(BIN)/partnerkit
 QUARTER ?= 2026Q3
 
-.PHONY: help install report test test-spark lab sample bench clean-venv
+.PHONY: help install report test test-spark lab sample figures bench clean-venv
 
 help:
 	@echo "make report      create .venv, install, run the quarterly report on data/sample"
 	@echo "make test        create .venv if needed, install test extras, run the whole suite"
 	@echo "make test-spark  the telemetry rollup on Spark (needs Java; installs the spark extra)"
 	@echo "make lab         JupyterLab on notebooks/"
+	@echo "make figures     PNGs of the dashboard and stack walks in figures/<quarter>/"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +53,10 @@ test-spark: $(VENV)/.installed-spark
 
 lab: $(VENV)/.installed-base
 	$(BIN)/jupyter lab notebooks/
+
+# PNGs of the exec dashboard, the stack walks and the health panels, for a person to look at.
+figures: $(VENV)/.installed-base
+	$(PK) plots --data data/sample --quarter $(QUARTER) --out figures/$(QUARTER)
 
 sample: $(VENV)/.installed-base
 	$(PK) sample --out data/sample --seed 7 --overwrite

@@ -102,6 +102,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     p.set_defaults(handler=_cmd_scorecard)
 
+    p = sub.add_parser("lint-dashboard", help="check an exec dashboard spec for vanity metrics",
+                       description="Flag vanity metrics on the exec view (with the metric to "
+                                   "show instead), installs shown without the active ratio, "
+                                   "tiles without a prior period or sparkline, and a metric set "
+                                   "that changed since the last archived quarter.")
+    p.add_argument("file", nargs="?", metavar="FILE",
+                   help="dashboard YAML (default: the packaged locked dashboard)")
+    p.add_argument("--reports", metavar="DIR", default="reports",
+                   help="archive folder holding earlier quarters' dashboard.yml "
+                        "(default: reports)")
+    p.add_argument("--quarter", metavar="Q",
+                   help="compare with the last archived quarter before Q (default: the latest)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(handler=_cmd_lint_dashboard)
+
+    p = sub.add_parser("plots", help="write the report figures as PNG files",
+                       description="Write dashboard.png, stack_walk.png (and per leaking "
+                                   "partner), integration_health.png, win_rates.png and "
+                                   "time_to_live.png for a quarter.")
+    p.add_argument("--quarter", required=True, metavar="Q", help="quarter, e.g. 2026Q3")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNG files")
+    _add_metric_options(p)
+    _add_data_options(p, json_flag=False)
+    p.set_defaults(handler=_cmd_plots)
+
     p = sub.add_parser("report", help="archive the quarterly report (notebooks, HTML, JSON, CSV)",
                        description="Validate the data, execute the notebooks with papermill and "
                                    "archive everything in <out>/<quarter>/: executed notebooks, "
@@ -276,6 +301,41 @@ def _cmd_scorecard(args) -> int:
         _print_json(scorecard_report(kpis, quarter, args.stage, targets=targets))
     else:
         print(scorecard_text(kpis, quarter, args.stage, targets=targets))
+    return EXIT_OK
+
+
+def _cmd_lint_dashboard(args) -> int:
+    from partnerkit.dashboard import (
+        DashboardSpecError,
+        lint_dashboard,
+        lint_report,
+        lint_text,
+        load_dashboard_spec,
+        previous_archived_spec,
+    )
+    from partnerkit.periods import QuarterError
+
+    try:
+        spec = load_dashboard_spec(args.file)
+        previous = (previous_archived_spec(args.reports, args.quarter)
+                    if Path(args.reports).is_dir() else None)
+    except (DashboardSpecError, QuarterError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    findings = lint_dashboard(spec, previous)
+    if args.json:
+        _print_json(lint_report(findings))
+    else:
+        print(lint_text(findings))
+    return EXIT_OK
+
+
+def _cmd_plots(args) -> int:
+    from partnerkit.plots import write_figures
+
+    kpis, quarter = _kpis(args)
+    written = write_figures(kpis, quarter, Path(args.out))
+    for path in written:
+        print(path)
     return EXIT_OK
 
 

@@ -163,3 +163,27 @@ def test_scorecard_json_rows(capsys):
     code, _, err = run(capsys, "scorecard", "--quarter", "2026Q3", "--stage", "ipo",
                        "--data", SAMPLE)
     assert code == 2 and "ipo" in err
+
+
+def test_lint_dashboard_flags_vanity_and_installs_alone(capsys, tmp_path):
+    spec = ROOT / "tests" / "fixtures" / "dashboards" / "vanity_and_installs.yml"
+    code, out, _ = run(capsys, "lint-dashboard", str(spec), "--json",
+                       "--reports", str(tmp_path))
+    assert code == 0
+    found = {(f["id"], f["metric"], f.get("replacement")) for f in json.loads(out)["findings"]}
+    assert ("vanity_metric", "partners_signed", "integrations_live") in found
+    assert ("installs_without_ratio", "installs_active", "active_to_install_ratio") in found
+    code, out, _ = run(capsys, "lint-dashboard", "--reports", str(tmp_path))
+    assert code == 0 and "clean" in out
+    code, _, err = run(capsys, "lint-dashboard", str(tmp_path / "missing.yml"))
+    assert code == 2 and "missing.yml" in err
+
+
+def test_plots_writes_the_dashboard_and_stack_walk_pngs(capsys, tmp_path):
+    code, out, _ = run(capsys, "plots", "--quarter", "2026Q3", "--data", SAMPLE,
+                       "--out", str(tmp_path))
+    assert code == 0
+    for name in ("dashboard.png", "stack_walk.png", "stack_walk_P002.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+        assert str(tmp_path / name) in out
