@@ -166,6 +166,10 @@ def _add_metric_options(parser: argparse.ArgumentParser) -> None:
                         help="rates with fewer observations are flagged (default: 10)")
     parser.add_argument("--fiscal-year-start-month", type=int, default=1, metavar="M",
                         help="first month of the fiscal year, 1-12 (default: 1, calendar)")
+    parser.add_argument("--backend", metavar="URL",
+                        help="ibis connection URL where sync events are rolled up "
+                             "(default: DuckDB in process; e.g. duckdb:///events.db, "
+                             "postgres://user@host/db)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,8 +246,16 @@ def _kpis(args):
                    if getattr(args, "quarter", None) else None)
     except QuarterError as exc:
         raise UsageError(str(exc)) from None
+    backend = None
+    if getattr(args, "backend", None):
+        import ibis
+
+        try:
+            backend = ibis.connect(args.backend)
+        except Exception as exc:  # ibis raises backend-specific errors for bad URLs
+            raise UsageError(f"--backend {args.backend!r}: {exc}") from None
     kpis = Kpis(_load(args), min_sample=args.min_sample, grace_days=args.grace_days,
-                fiscal_year_start_month=args.fiscal_year_start_month)
+                fiscal_year_start_month=args.fiscal_year_start_month, backend=backend)
     return kpis, quarter
 
 

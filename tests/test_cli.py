@@ -187,3 +187,15 @@ def test_plots_writes_the_dashboard_and_stack_walk_pngs(capsys, tmp_path):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
         assert str(tmp_path / name) in out
+
+
+def test_backend_url_runs_the_rollup_on_that_connection(capsys):
+    code, out, _ = run(capsys, "kpis", "--quarter", "2026Q3", "--data", SAMPLE, "--json",
+                       "--backend", "duckdb://")
+    default_code, default_out, _ = run(capsys, "kpis", "--quarter", "2026Q3", "--data", SAMPLE,
+                                       "--json")
+    assert code == default_code == 0
+    assert json.loads(out) == json.loads(default_out)
+    code, _, err = run(capsys, "kpis", "--quarter", "2026Q3", "--data", SAMPLE,
+                       "--backend", "nosuch://")
+    assert code == 2 and "nosuch" in err
