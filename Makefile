@@ -39,12 +39,21 @@ $(VENV)/.installed-spark: pyproject.toml $(VENV)/.installed-test
 
 install: $(VENV)/.installed-base
 
+# The quarterly report of the sample company into reports/$(QUARTER)/. An archive is never
+# overwritten: when the quarter is archived already (exit 4), say where it is and succeed.
 report: $(VENV)/.installed-base
-	$(PK) validate --data data/sample
-	$(PK) kpis --data data/sample --quarter $(QUARTER)
+	@$(PK) report --data data/sample --quarter $(QUARTER) --out reports; rc=$$?; \
+	if [ $$rc -eq 4 ]; then \
+		echo "$(QUARTER) is already archived: reports/$(QUARTER)/"; \
+		echo "exec view: reports/$(QUARTER)/html/03_exec_dashboard.html"; \
+		echo "(a new revision beside it: $(PK) report --quarter $(QUARTER) --revision)"; \
+		exit 0; \
+	fi; exit $$rc
 
+# The suite, then every notebook executed on data/sample by nbval with this venv's kernel.
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env notebooks/
 
 test-spark: $(VENV)/.installed-spark
 	@command -v java >/dev/null 2>&1 || { echo "installing Java (Debian's default-jre-headless)"; \

@@ -1,7 +1,9 @@
 """The ``partnerkit`` command line.
 
 Exit codes (SPEC §11): 0 ok, 2 bad arguments, 3 invalid data (the message
-names file, column and rows), 4 refused to overwrite an archive.
+names file, column and rows), 4 refused to overwrite an archive; and 1 when a
+notebook of ``partnerkit report`` failed (nothing is archived; the failed
+notebook is kept in the failed-runs folder the message names).
 """
 
 from __future__ import annotations
@@ -378,11 +380,21 @@ def _cmd_report(args) -> int:
         raise UsageError(f"--backfill {quarters[0]} {quarters[1]}: FROM is after TO")
     if args.notebooks is not None and not Path(args.notebooks).is_dir():
         raise UsageError(f"--notebooks {args.notebooks}: no such folder")
+    if args.backend:
+        import ibis
+
+        try:
+            ibis.connect(args.backend)
+        except Exception as exc:  # ibis raises backend-specific errors for bad URLs
+            raise UsageError(f"--backend {archive.redact_url(args.backend)!r}: "
+                             f"{str(exc).replace(args.backend, archive.redact_url(args.backend))}"
+                             ) from None
     request = archive.ReportRequest(
         quarter=str(quarters[0]), data_dir=args.data, out=args.out, revision=args.revision,
         stage=args.stage, partner=args.partner, notebooks_dir=args.notebooks,
         mapping=args.mapping, strict=args.strict, grace_days=args.grace_days,
-        min_sample=args.min_sample, fiscal_year_start_month=args.fiscal_year_start_month)
+        min_sample=args.min_sample, fiscal_year_start_month=args.fiscal_year_start_month,
+        backend=args.backend)
     archive.clean_partials(args.out)
     try:
         if args.backfill:
@@ -404,7 +416,13 @@ def _cmd_report(args) -> int:
             result = archive.run_partner_report(request, dataset)
         else:
             archive.target_folder(args.out, str(quarters[0]), args.revision)
-            result = archive.run_report(request, _load(args))
+            dataset = _load(args)
+            if not args.json:
+                from partnerkit.validate import validation_text
+
+                # what was read and rejected comes first, before hours of trust in the numbers
+                print(validation_text(dataset), end="\n\n", flush=True)
+            result = archive.run_report(request, dataset)
     except archive.ArchiveExists as exc:
         print(f"partnerkit report: refused: {exc}", file=sys.stderr)
         return EXIT_ARCHIVE_EXISTS
