@@ -151,6 +151,9 @@ class ReportRequest:
         changes where the work runs, not the numbers.
     progress : bool
         Show progress bars on stderr.
+    notebook_jobs : int or None
+        Notebooks executed at the same time (default: the number of cores);
+        each runs in its own kernel process.
     """
 
     quarter: str
@@ -167,6 +170,7 @@ class ReportRequest:
     fiscal_year_start_month: int = 1
     backend: str | None = None
     progress: bool = True
+    notebook_jobs: int | None = None
 
 
 @dataclass
@@ -532,13 +536,16 @@ def report_notebooks(notebooks_dir, per_partner: bool) -> list[Path]:
     return found
 
 
-def execute_notebook(source: Path, output: Path, parameters: dict, cwd: Path,
-                     progress: bool) -> float:
+def execute_notebook(source: Path, output: Path, parameters: dict,
+                     progress: bool | dict) -> float:
     """Run one notebook with papermill; return the seconds it took.
 
     Only the parameters the notebook declares are injected. The executed
     notebook keeps no environment variables and names its paths relative to
-    the archive.
+    the archive. Every injected path is absolute, so the kernel's working
+    directory does not matter; papermill's ``cwd`` is not used because it
+    changes the directory of the whole process, which notebooks running side
+    by side in threads would trip over.
     """
     import papermill
 
@@ -546,8 +553,8 @@ def execute_notebook(source: Path, output: Path, parameters: dict, cwd: Path,
     given = {k: v for k, v in parameters.items() if k in declared}
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(source), str(output), parameters=given,
-                                   kernel_name=KERNEL_NAME, cwd=str(cwd),
+        papermill.execute_notebook(str(Path(source).resolve()), str(Path(output).resolve()),
+                                   parameters=given, kernel_name=KERNEL_NAME,
                                    progress_bar=progress, log_output=False)
     finally:
         _scrub(output, source)
@@ -692,25 +699,51 @@ def _manifest(request: ReportRequest, quarter: Quarter, dataset, started: str,
 
 
 def _run_notebooks(notebooks: list[Path], partial: Path, out: Path, label: str,
-                   parameters: dict, progress: bool, overall) -> list[dict]:
+                   parameters: dict, progress: bool, overall, jobs: int | None = None,
+                   meanwhile=None) -> list[dict]:
+    """Execute the notebooks, several at once, while ``meanwhile()`` runs in this thread.
+
+    Each notebook runs in its own kernel process, so they overlap well even on
+    two cores (much of a kernel's life is start-up and waiting). The first
+    failing notebook, in notebook order, is the one reported.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from papermill.exceptions import PapermillExecutionError
 
     (partial / "notebooks").mkdir(exist_ok=True)
-    timings = []
-    for source in notebooks:
-        output = partial / "notebooks" / source.name
-        if overall is not None:
-            overall.set_postfix_str(source.stem)
-        try:
-            seconds = execute_notebook(source, output, parameters, source.parent, progress)
-        except PapermillExecutionError as exc:
-            failed = _keep_failed(partial, out, label)
-            raise ReportFailed(source.name, failed,
-                               f"{exc.ename}: {exc.evalue}".strip()) from None
-        timings.append({"notebook": source.name, "sha256": sha256_file(source),
-                        "seconds": round(seconds, 2)})
-        if overall is not None:
-            overall.update(1)
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(notebooks)))
+
+    def run(position: int, source: Path) -> float:
+        bar = ({"desc": source.stem, "position": position + 1, "leave": False}
+               if progress else False)
+        return execute_notebook(source, partial / "notebooks" / source.name, parameters, bar)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run, i, source) for i, source in enumerate(notebooks)]
+        if meanwhile is not None:
+            try:
+                meanwhile()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        timings, failure = [], None
+        for source, future in zip(notebooks, futures):
+            try:
+                seconds = future.result()
+            except PapermillExecutionError as exc:
+                failure = failure or (source, exc)
+                continue
+            timings.append({"notebook": source.name, "sha256": sha256_file(source),
+                            "seconds": round(seconds, 2)})
+            if overall is not None:
+                overall.set_postfix_str(source.stem)
+                overall.update(1)
+    if failure is not None:
+        source, exc = failure
+        failed = _keep_failed(partial, out, label)
+        raise ReportFailed(source.name, failed, f"{exc.ename}: {exc.evalue}".strip()) from None
     return timings
 
 
@@ -768,25 +801,33 @@ def run_report(request: ReportRequest, dataset=None) -> ReportResult:
     partial = _new_partial(out, label)
     overall = _progress(len(notebooks) + 2, label, request.progress)
     try:
-        kpis = _kpis(dataset, request)
-        _write_json(partial / "kpis.json", kpis.to_json(quarter))
-        _write_json(partial / "kpis_by_partner.json", kpis.to_json(quarter, by_partner=True))
-        leaks = detect_leaks(kpis, quarter)
-        _write_json(partial / "leaks.json", {"quarter": label,
-                                             "leaks": [leak.to_dict() for leak in leaks]})
-        _write_json(partial / "audit.json", audit_report(kpis))
-        _write_json(partial / "validation.json", validation_report(dataset))
-        _write_json(partial / "scorecard.json", scorecard_report(kpis, quarter, request.stage))
-        write_figures(kpis, quarter, partial / "figures", leaks=leaks)
-        (partial / ARCHIVED_SPEC_NAME).write_text(load_dashboard_spec().to_yaml(),
-                                                  encoding="utf-8")
-        write_drilldowns(kpis, quarter, partial / "drilldown")
-        moved = restatements(kpis, out, through=quarter)
-        moved.to_csv(partial / "restatements.csv", index=False, lineterminator="\n")
-        if overall is not None:
-            overall.update(1)
+        moved = None
+
+        def archive_numbers():
+            # the numbers, figures and drill-downs are computed here while the
+            # notebooks run in their kernels
+            nonlocal moved
+            kpis = _kpis(dataset, request)
+            _write_json(partial / "kpis.json", kpis.to_json(quarter))
+            _write_json(partial / "kpis_by_partner.json", kpis.to_json(quarter, by_partner=True))
+            leaks = detect_leaks(kpis, quarter)
+            _write_json(partial / "leaks.json", {"quarter": label,
+                                                 "leaks": [leak.to_dict() for leak in leaks]})
+            _write_json(partial / "audit.json", audit_report(kpis))
+            _write_json(partial / "validation.json", validation_report(dataset))
+            _write_json(partial / "scorecard.json", scorecard_report(kpis, quarter, request.stage))
+            write_figures(kpis, quarter, partial / "figures", leaks=leaks)
+            (partial / ARCHIVED_SPEC_NAME).write_text(load_dashboard_spec().to_yaml(),
+                                                      encoding="utf-8")
+            write_drilldowns(kpis, quarter, partial / "drilldown")
+            moved = restatements(kpis, out, through=quarter)
+            moved.to_csv(partial / "restatements.csv", index=False, lineterminator="\n")
+            if overall is not None:
+                overall.update(1)
+
         timings = _run_notebooks(notebooks, partial, out, label, _parameters(request, quarter),
-                                 request.progress, overall)
+                                 request.progress, overall, request.notebook_jobs,
+                                 meanwhile=archive_numbers)
         html = None
         for nb in notebooks:
             page = export_html(partial / "notebooks" / nb.name, partial / "html" / f"{nb.stem}.html",
@@ -942,7 +983,8 @@ def backfill(request: ReportRequest, first, last, jobs: int | None = None) -> li
             results[label] = {"quarter": label, "status": "skipped", "path": str(done[label][-1]),
                               "message": f"{done[label][-1]} is already archived"}
         else:
-            todo.append(replace(request, quarter=label, progress=False))
+            # the quarters already run in parallel: one notebook at a time inside each
+            todo.append(replace(request, quarter=label, progress=False, notebook_jobs=1))
     if todo:
         workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
         bar = _progress(len(todo), f"{quarters[0]}..{quarters[-1]}", request.progress)
