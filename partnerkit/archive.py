@@ -45,6 +45,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -755,6 +756,20 @@ def _progress(total: int, label: str, enabled: bool):
     return tqdm(total=total, desc=f"{label} report", unit="step", leave=True)
 
 
+@contextmanager
+def _staged(partial: Path, overall):
+    """Everything inside writes to ``partial``; on any error (a kill included) it is removed."""
+    try:
+        yield
+    except BaseException:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+    finally:
+        if overall is not None:
+            overall.close()
+
+
 def run_report(request: ReportRequest, dataset=None) -> ReportResult:
     """Archive one quarter: metrics, drill-downs, executed notebooks, HTML, manifest.
 
@@ -800,7 +815,7 @@ def run_report(request: ReportRequest, dataset=None) -> ReportResult:
     started = _now()
     partial = _new_partial(out, label)
     overall = _progress(len(notebooks) + 2, label, request.progress)
-    try:
+    with _staged(partial, overall):
         moved = None
 
         def archive_numbers():
@@ -842,13 +857,6 @@ def run_report(request: ReportRequest, dataset=None) -> ReportResult:
                 "exec_html": None if html is None else str(html.relative_to(partial)),
                 "restated": int(len(moved))}))
         _publish(partial, target)
-    except BaseException:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
-        raise
-    finally:
-        if overall is not None:
-            overall.close()
     return ReportResult(label, target, None if html is None else target / html.relative_to(partial),
                         time.perf_counter() - begun, int(len(moved)),
                         [t["notebook"] for t in timings])
@@ -894,7 +902,7 @@ def run_partner_report(request: ReportRequest, dataset=None) -> ReportResult:
     started = _now()
     partial = _new_partial(out, f"{label}-{folder_name(request.partner)}")
     overall = _progress(len(notebooks) + 2, f"{label} {request.partner}", request.progress)
-    try:
+    with _staged(partial, overall):
         kpis = _kpis(dataset, request)
         values = kpis.compute(quarter, request.partner)
         _write_json(partial / "kpis.json", {"quarter": label, "scope": request.partner,
@@ -914,13 +922,6 @@ def run_partner_report(request: ReportRequest, dataset=None) -> ReportResult:
             {"archive": f"{base.name}/partners/{target.name}", "partner": request.partner,
              "exec_html": str(pages[0].relative_to(partial))}))
         _publish(partial, target)
-    except BaseException:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
-        raise
-    finally:
-        if overall is not None:
-            overall.close()
     return ReportResult(label, target, target / pages[0].relative_to(partial),
                         time.perf_counter() - begun, 0, [t["notebook"] for t in timings])
 
