@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from partnerkit.dataset import is_known
+
 RULES = ("orphan_attribution", "tagged_after_close", "late_sourced", "multiple_sourcers",
          "sourced_and_influenced")
 BUCKETS = ("sourced", "influenced", "unassisted")
@@ -106,9 +108,9 @@ def attribute(opportunities: pd.DataFrame, attributions: pd.DataFrame | None,
         tags = attributions[["opportunity_id", "partner_id", "role", "tagged_date"]].copy()
 
     # 1. orphans the caller did not already remove
-    known = tags["opportunity_id"].isin(deals.index)
+    known = is_known(tags["opportunity_id"], deals.index)
     if partners is not None:
-        known &= tags["partner_id"].isin(partners["partner_id"])
+        known &= is_known(tags["partner_id"], partners["partner_id"])
     findings.append(_findings(tags.loc[~known], "orphan_attribution",
                               "tag names an unknown opportunity or partner"))
     tags = tags.loc[known]
@@ -158,7 +160,7 @@ def attribute(opportunities: pd.DataFrame, attributions: pd.DataFrame | None,
     deals["sourcing_partner"] = winners.set_index("opportunity_id")["partner_id"].reindex(
         deals.index).astype("string")
     deals["sourced_date"] = winners.set_index("opportunity_id")["tagged_date"].reindex(deals.index)
-    has_influence = deals.index.isin(influence["opportunity_id"])
+    has_influence = is_known(deals.index.to_series(), influence["opportunity_id"]).to_numpy()
     deals["bucket"] = "unassisted"
     deals.loc[has_influence, "bucket"] = "influenced"
     deals.loc[deals["sourcing_partner"].notna(), "bucket"] = "sourced"
@@ -167,7 +169,7 @@ def attribute(opportunities: pd.DataFrame, attributions: pd.DataFrame | None,
         deals["bucket"] == "influenced")
 
     # 6. influencers of a sourced deal are listed, not credited
-    listed = influence.loc[influence["opportunity_id"].isin(winners["opportunity_id"])]
+    listed = influence.loc[is_known(influence["opportunity_id"], winners["opportunity_id"])]
     findings.append(_findings(listed, "sourced_and_influenced",
                               "deal is partner-sourced; this influencer is listed, not credited"))
     credited_influence = influence.loc[~influence.index.isin(listed.index)]

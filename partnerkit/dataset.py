@@ -24,6 +24,24 @@ TABLES = (
 REQUIRED_TABLES = ("partners", "opportunities")
 
 
+def is_known(values: pd.Series, known) -> pd.Series:
+    """Whether each value occurs among ``known`` (a key lookup, as for foreign keys).
+
+    ``Series.isin`` on pandas' string dtype is slow at 10^5 ids; an index lookup
+    gives the same answer many times faster.
+
+    Examples
+    --------
+    >>> s = pd.Series(["O1", "O2", None], dtype="string")
+    >>> is_known(s, ["O2", "O3"]).tolist()
+    [False, True, False]
+    """
+    index = pd.Index(pd.Series(known, dtype=object).dropna().astype(str).unique())
+    keys = pd.Series(values, dtype=object).where(pd.notna(values), None)
+    found = index.get_indexer(keys.astype(str).where(keys.notna(), "\x00missing"))
+    return pd.Series(found >= 0, index=values.index)
+
+
 @dataclass(frozen=True)
 class EventSource:
     """Where ``sync_events`` lives. The loader never reads it into pandas.

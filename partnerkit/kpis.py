@@ -18,7 +18,7 @@ company's, since a baseline cannot belong to one partner.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -85,7 +85,7 @@ class MetricValue:
         if self.ci_low is not None and not _isnan(self.ci_low):
             out["ci_low"] = float(self.ci_low)
             out["ci_high"] = float(self.ci_high)
-        out["records"] = [str(r) for r in self.records]
+        out["records"] = list(self.records)  # already strings (see _ids)
         if self.reason is not None:
             out["reason"] = self.reason
         if self.flags:
@@ -232,8 +232,22 @@ class Kpis:
 
     @cached_property
     def orphan_events(self):
-        """Sync events whose connection is unknown to installs (None without telemetry)."""
-        return None if self.telemetry is None else self.telemetry.orphan_events()
+        """Sync events whose connection is unknown to installs (None without telemetry).
+
+        The rollup already counted the orphans of its window; only events outside
+        it are looked up again (a time filter the engine answers from file statistics).
+        """
+        if self.telemetry is None:
+            return None
+        from partnerkit.telemetry import OrphanEvents
+
+        first, last = self._telemetry_span
+        parts = [self._rollup(first).orphans,
+                 self.telemetry.orphan_events(pd.Timestamp("1900-01-01"), first.start),
+                 self.telemetry.orphan_events(last.end_exclusive, pd.Timestamp("2200-01-01"))]
+        return OrphanEvents(sum(p.events for p in parts),
+                            tuple(sorted({i for p in parts for i in p.connection_ids})),
+                            sum(p.missing_id_events for p in parts))
 
     # ------------------------------------------------------------------ public answers
 
@@ -353,6 +367,16 @@ class Kpis:
         for p in self.partner_ids:
             out[p] = make(p)
         return out
+
+    def _baseline(self, company: MetricValue) -> dict[str, MetricValue]:
+        """A company baseline shown for every partner.
+
+        Its records are listed once, under scope ``all``: copying 10^4 ids into
+        each of hundreds of partners would say nothing more.
+        """
+        shared = replace(company, records=[],
+                         details={**company.details, "records_scope": ALL})
+        return self._each(company, lambda p: shared)
 
     def _counts(self, metric_id: str, rows: pd.DataFrame, id_column: str) -> dict[str, MetricValue]:
         """Count rows per scope; the records are their ids."""
@@ -561,23 +585,29 @@ class Kpis:
         company_weeks = company_weeks.loc[company_weeks["quarter"] == str(q)]
         partner_weeks = rollup.weekly_active("partner")
         partner_weeks = partner_weeks.loc[partner_weeks["quarter"] == str(q)]
-        partner_series = dict(tuple(partner_weeks.groupby("partner_id")))
+        weeks = sorted(pd.unique(company_weeks["week"]))
+        # one pivot (partner x week) instead of a groupby per partner
+        grid = (partner_weeks.pivot_table(index="partner_id", columns="week",
+                                          values="active_connections", aggfunc="sum")
+                .reindex(columns=weeks).fillna(0).astype(int))
+        labels = [pd.Timestamp(w).strftime("%Y-%m-%d") for w in weeks]
         last = q.last_full_week()
         active = self._active_in_week(last)
         groups = _ids_by_partner(active, "connection_id")
 
-        def value(weeks, records):
-            series = weeks.groupby("week")["active_connections"].sum()
+        def value(counts, records):
+            counts = [int(c) for c in counts]
             return MetricValue("weekly_active_connections", len(records), n=len(records),
                                records=records, details={
                                    "week": last.strftime("%Y-%m-%d"),
-                                   "weekly": {w.strftime("%Y-%m-%d"): int(c)
-                                              for w, c in series.items()},
-                                   "weekly_mean": float(series.mean()) if len(series) else None})
+                                   "weekly": dict(zip(labels, counts)),
+                                   "weekly_mean": float(np.mean(counts)) if counts else None})
 
-        empty = company_weeks.iloc[:0]
-        return self._each(value(company_weeks, _ids(active["connection_id"])),
-                          lambda p: value(partner_series.get(p, empty), groups.get(p, [])))
+        company = company_weeks.groupby("week")["active_connections"].sum().reindex(weeks)
+        rows = {p: grid.loc[p].to_numpy() for p in grid.index}
+        zeros = np.zeros(len(weeks), dtype=int)
+        return self._each(value(company.to_numpy(), _ids(active["connection_id"])),
+                          lambda p: value(rows.get(p, zeros), groups.get(p, [])))
 
     def _m_active_to_install_ratio(self, q):
         """Weekly active connections over installs active at the end of that same week."""
@@ -712,7 +742,7 @@ class Kpis:
             rows = closed(self._company_deals("unassisted"))
             company = self._rate(metric_id, int(rows["is_won"].sum()), int(len(rows)),
                                  _ids(rows["opportunity_id"]), what)
-            return {s: company for s in self._scopes}
+            return self._baseline(company)
         return self._rates(metric_id, closed(self._company_deals(bucket)),
                            closed(self._credited[bucket]), "is_won", "opportunity_id", what)
 
@@ -765,7 +795,7 @@ class Kpis:
             without = rows.loc[~any_install]
             company = self._rate(metric_id, int(without["renewed"].sum()), int(len(without)),
                                  _ids(without["account_id"]), what)
-            return {s: company for s in self._scopes}
+            return self._baseline(company)
         per_partner = rows.loc[pairs["_pos"].to_numpy()].assign(
             partner_id=pairs["partner_id"].to_numpy())
         return self._rates(metric_id, rows.loc[any_install], per_partner, "renewed",
@@ -791,8 +821,13 @@ def _ids_by_partner(rows: pd.DataFrame, id_column: str) -> dict[str, list[str]]:
         return {}
     pairs = pd.DataFrame({"partner_id": rows["partner_id"].to_numpy(),
                           "record": rows[id_column].to_numpy()}).dropna().astype(str)
-    pairs = pairs.drop_duplicates().sort_values("record")
-    return {p: list(ids) for p, ids in pairs.groupby("partner_id", sort=False)["record"]}
+    pairs = pairs.drop_duplicates().sort_values(["partner_id", "record"])
+    partners = pairs["partner_id"].to_numpy(dtype=object)
+    records = pairs["record"].to_numpy(dtype=object)
+    # one cut per partner in the sorted arrays, rather than a Python group loop
+    cuts = np.flatnonzero(partners[1:] != partners[:-1]) + 1
+    starts, ends = np.r_[0, cuts], np.r_[cuts, len(partners)]
+    return {partners[a]: records[a:b].tolist() for a, b in zip(starts, ends)}
 
 
 def _format_value(value: MetricValue) -> str:

@@ -28,7 +28,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from partnerkit.catalogue import ACTIVITY_KIND_TIERS
-from partnerkit.dataset import REQUIRED_TABLES, TABLES, Dataset, EventSource
+from partnerkit.dataset import REQUIRED_TABLES, TABLES, Dataset, EventSource, is_known
 from partnerkit.quarantine import DataError, Notice, QuarantineEntry
 from partnerkit.schemas import (
     COLUMNS,
@@ -534,7 +534,7 @@ def _check_foreign_keys(loaded: dict[str, pd.DataFrame], files: dict[str, Path])
             if child != table or parent not in loaded:
                 continue
             known = loaded[parent][parent_column]
-            orphan = ~frame[column].isin(known)
+            orphan = ~is_known(frame[column], known)
             rule = "orphan_attribution" if table == "attributions" else "orphan_key"
             for row, value in frame.loc[orphan & ~bad, column].items():
                 quarantine.append(QuarantineEntry(
