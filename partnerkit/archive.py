@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from partnerkit import __version__
-from partnerkit.periods import Quarter
+from partnerkit.periods import Quarter, previous_quarters
 
 #: Archive folder names: ``2026Q3`` and its revisions ``2026Q3-r2``, ``2026Q3-r3``...
 ARCHIVE_NAME = re.compile(r"(?P<quarter>\d{4}Q[1-4])(?:-r(?P<revision>[2-9]|[1-9]\d+))?")
@@ -573,6 +573,13 @@ def _scrub(output: Path, source: Path) -> None:
     meta.pop("environment_variables", None)
     meta["input_path"] = source.name
     meta["output_path"] = f"notebooks/{output.name}"
+    # the metrics file handed to the kernel is a working file: an archived notebook
+    # run again computes from its data_dir
+    if meta.get("parameters", {}).get("state"):
+        meta["parameters"]["state"] = None
+        for cell in nb.cells:
+            if "injected-parameters" in cell.metadata.get("tags", []):
+                cell.source = re.sub(r'^state = .*$', "state = None", cell.source, flags=re.M)
     nbformat.write(nb, str(output))
 
 
@@ -770,6 +777,49 @@ def _staged(partial: Path, overall):
             overall.close()
 
 
+#: Quarters before the report's quarter whose metrics are computed up front for the notebooks.
+WARM_QUARTERS = 7
+#: The working file of computed metrics handed to the notebooks (removed before publishing).
+STATE_FILE = ".metrics-state.pickle"
+
+
+def figures_from_notebooks(notebooks_dir: Path, out: Path) -> list[Path]:
+    """Save every figure the executed notebooks drew as ``<notebook>-<n>.png``.
+
+    The figures are taken from the notebooks' outputs rather than drawn again.
+
+    Examples
+    --------
+    >>> import base64, nbformat, tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> nb = nbformat.v4.new_notebook()
+    >>> cell = nbformat.v4.new_code_cell("plot()")
+    >>> cell.outputs = [nbformat.v4.new_output("display_data", data={
+    ...     "image/png": base64.b64encode(b"\\x89PNG fake").decode()})]
+    >>> nb.cells = [cell]
+    >>> nbformat.write(nb, d / "02_stack_walk.ipynb")
+    >>> [p.name for p in figures_from_notebooks(d, d / "figures")]
+    ['02_stack_walk-1.png']
+    """
+    import base64
+
+    import nbformat
+
+    written = []
+    for path in sorted(Path(notebooks_dir).glob("*.ipynb")):
+        count = 0
+        for cell in nbformat.read(path, as_version=4).cells:
+            for output in cell.get("outputs", []):
+                png = output.get("data", {}).get("image/png")
+                if png:
+                    count += 1
+                    out.mkdir(parents=True, exist_ok=True)
+                    target = out / f"{path.stem}-{count}.png"
+                    target.write_bytes(base64.b64decode(png))
+                    written.append(target)
+    return written
+
+
 def run_report(request: ReportRequest, dataset=None) -> ReportResult:
     """Archive one quarter: metrics, drill-downs, executed notebooks, HTML, manifest.
 
@@ -797,7 +847,6 @@ def run_report(request: ReportRequest, dataset=None) -> ReportResult:
     from partnerkit.dashboard import ARCHIVED_SPEC_NAME, load_dashboard_spec
     from partnerkit.drilldown import write_drilldowns
     from partnerkit.leaks import detect_leaks
-    from partnerkit.plots import write_figures
     from partnerkit.report import restatements
     from partnerkit.targets import scorecard_report
     from partnerkit.validate import validation_report
@@ -817,12 +866,14 @@ def run_report(request: ReportRequest, dataset=None) -> ReportResult:
     overall = _progress(len(notebooks) + 2, label, request.progress)
     with _staged(partial, overall):
         moved = None
+        kpis = _kpis(dataset, request)
+        # every metric the notebooks read, computed once and handed to each kernel
+        kpis.panel([*previous_quarters(quarter, WARM_QUARTERS), quarter])
+        state = kpis.save_state(partial / STATE_FILE).resolve()
 
         def archive_numbers():
-            # the numbers, figures and drill-downs are computed here while the
-            # notebooks run in their kernels
+            # the JSON files and drill-downs are written here while the notebooks run
             nonlocal moved
-            kpis = _kpis(dataset, request)
             _write_json(partial / "kpis.json", kpis.to_json(quarter))
             _write_json(partial / "kpis_by_partner.json", kpis.to_json(quarter, by_partner=True))
             leaks = detect_leaks(kpis, quarter)
@@ -831,7 +882,6 @@ def run_report(request: ReportRequest, dataset=None) -> ReportResult:
             _write_json(partial / "audit.json", audit_report(kpis))
             _write_json(partial / "validation.json", validation_report(dataset))
             _write_json(partial / "scorecard.json", scorecard_report(kpis, quarter, request.stage))
-            write_figures(kpis, quarter, partial / "figures", leaks=leaks)
             (partial / ARCHIVED_SPEC_NAME).write_text(load_dashboard_spec().to_yaml(),
                                                       encoding="utf-8")
             write_drilldowns(kpis, quarter, partial / "drilldown")
@@ -840,9 +890,12 @@ def run_report(request: ReportRequest, dataset=None) -> ReportResult:
             if overall is not None:
                 overall.update(1)
 
-        timings = _run_notebooks(notebooks, partial, out, label, _parameters(request, quarter),
+        timings = _run_notebooks(notebooks, partial, out, label,
+                                 {**_parameters(request, quarter), "state": str(state)},
                                  request.progress, overall, request.notebook_jobs,
                                  meanwhile=archive_numbers)
+        state.unlink()  # a working file, not part of the archive
+        figures_from_notebooks(partial / "notebooks", partial / "figures")
         html = None
         for nb in notebooks:
             page = export_html(partial / "notebooks" / nb.name, partial / "html" / f"{nb.stem}.html",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -248,6 +249,56 @@ class Kpis:
         return OrphanEvents(sum(p.events for p in parts),
                             tuple(sorted({i for p in parts for i in p.connection_ids})),
                             sum(p.missing_id_events for p in parts))
+
+    # ------------------------------------------------------------------ saved state
+
+    _STATE_VERSION = 1
+
+    def save_state(self, path) -> Path:
+        """Write the loaded data and every metric computed so far to ``path``.
+
+        A quarterly report computes the metrics once and hands this file to each
+        notebook, so that five kernels do not redo the same work. The file is a
+        pickle: only ever load one this process (or a report run) wrote itself.
+        """
+        import pickle
+
+        state = {"version": self._STATE_VERSION, "dataset": self.dataset,
+                 "settings": self._settings(), "attribution": self.attribution,
+                 "cache": dict(self._cache),
+                 "active_weeks": dict(self.__dict__.get("_active_weeks", {}))}
+        path = Path(path)
+        with open(path, "wb") as fh:
+            pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
+    @classmethod
+    def load_state(cls, path, **settings) -> Kpis:
+        """Rebuild a :class:`Kpis` written by :meth:`save_state`.
+
+        Raises
+        ------
+        ValueError
+            The file was written with other metric settings than ``settings``.
+        """
+        import pickle
+
+        with open(path, "rb") as fh:
+            state = pickle.load(fh)  # noqa: S301 - only files this package wrote
+        if state.get("version") != cls._STATE_VERSION:
+            raise ValueError(f"{path}: saved metrics of another partnerkit version")
+        kpis = cls(state["dataset"], **state["settings"])
+        wanted = {k: v for k, v in settings.items() if v is not None}
+        if any(state["settings"].get(k) != v for k, v in wanted.items()):
+            raise ValueError(f"{path}: saved with {state['settings']}, asked for {wanted}")
+        kpis.__dict__["attribution"] = state["attribution"]
+        kpis.__dict__["_cache"] = state["cache"]
+        kpis.__dict__["_active_weeks"] = state["active_weeks"]
+        return kpis
+
+    def _settings(self) -> dict:
+        return {"min_sample": self.min_sample, "grace_days": self.grace_days,
+                "fiscal_year_start_month": self.fiscal_year_start_month}
 
     # ------------------------------------------------------------------ public answers
 

@@ -30,8 +30,8 @@ RESTATEMENT_COLUMNS = ["quarter", "metric", "scope", "archived", "current", "arc
 
 
 def prepare(data_dir, quarter, mapping=None, grace_days: int = 14, min_sample: int = 10,
-            fiscal_year_start_month: int = 1, partner_id: str | None = None
-            ) -> tuple[Kpis, Quarter]:
+            fiscal_year_start_month: int = 1, partner_id: str | None = None,
+            state: str | None = None) -> tuple[Kpis, Quarter]:
     """Load a data directory and check the notebook's parameters.
 
     Parameters
@@ -45,6 +45,9 @@ def prepare(data_dir, quarter, mapping=None, grace_days: int = 14, min_sample: i
         Metric options, as on the command line.
     partner_id : str, optional
         Checked against the data when given.
+    state : str, optional
+        Metrics a report run already computed (:meth:`Kpis.save_state`); when
+        the file exists it is used instead of reading ``data_dir`` again.
 
     Returns
     -------
@@ -66,8 +69,12 @@ def prepare(data_dir, quarter, mapping=None, grace_days: int = 14, min_sample: i
     from partnerkit.load import load_dataset
 
     q = Quarter.parse(quarter, fiscal_year_start_month)
-    kpis = Kpis(load_dataset(data_dir, mapping=mapping), min_sample=min_sample,
-                grace_days=grace_days, fiscal_year_start_month=fiscal_year_start_month)
+    if state is not None and Path(state).is_file():
+        kpis = Kpis.load_state(state, min_sample=min_sample, grace_days=grace_days,
+                               fiscal_year_start_month=fiscal_year_start_month)
+    else:
+        kpis = Kpis(load_dataset(data_dir, mapping=mapping), min_sample=min_sample,
+                    grace_days=grace_days, fiscal_year_start_month=fiscal_year_start_month)
     if partner_id is not None and str(partner_id) not in kpis.partner_ids:
         raise KeyError(f"unknown partner id {partner_id!r}; known: {', '.join(kpis.partner_ids)}")
     return kpis, q

@@ -119,7 +119,21 @@ def test_report_writes_every_file_of_the_archive(archived):
     assert sorted(p.stem for p in (folder / "html").iterdir()) == [Path(n).stem for n in notebooks]
     from partnerkit.catalogue import CATALOGUE
     assert sorted(p.stem for p in (folder / "drilldown").iterdir()) == sorted(CATALOGUE)
-    assert (folder / "figures" / "dashboard.png").stat().st_size > 10_000
+    # every figure the executed notebooks drew, as the notebooks hold it
+    import base64
+
+    drawn = {}
+    for path in sorted((folder / "notebooks").iterdir()):
+        images = [o["data"]["image/png"] for c in nbformat.read(str(path), as_version=4).cells
+                  for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        for i, image in enumerate(images, 1):
+            drawn[f"{path.stem}-{i}.png"] = base64.b64decode(image)
+    assert sorted(p.name for p in (folder / "figures").iterdir()) == sorted(drawn)
+    for name, data in drawn.items():
+        assert (folder / "figures" / name).read_bytes() == data
+    assert len((folder / "figures" / "03_exec_dashboard-1.png").read_bytes()) > 10_000
+    # the metrics handed to the kernels are a working file, not part of the archive
+    assert not list(folder.rglob("*.pickle"))
     # nothing else was left in the reports folder: no partial run, no failure
     assert [p.name for p in out.iterdir()] == ["2026Q3"]
 
