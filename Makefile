@@ -13,6 +13,7 @@ help:
 	@echo "make test-spark  the telemetry rollup on Spark (needs Java; installs the spark extra)"
 	@echo "make lab         JupyterLab on notebooks/"
 	@echo "make figures     PNGs of the dashboard and stack walks in figures/<quarter>/"
+	@echo "make bench       speed and memory ratios, written to benchmarks/results.json"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +63,10 @@ test-spark: $(VENV)/.installed-spark
 
 lab: $(VENV)/.installed-base
 	$(BIN)/jupyter lab notebooks/
+
+# The performance claims as ratios in one run (generates ~220 MB in benchmarks/data/ once).
+bench: $(VENV)/.installed-base
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 # PNGs of the exec dashboard, the stack walks and the health panels, for a person to look at.
 figures: $(VENV)/.installed-base
