@@ -286,7 +286,7 @@ class TelemetryRollup:
     cells: pd.DataFrame
     integrations: pd.DataFrame = field(repr=False)
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ building blocks
 
     @property
     def _known(self) -> pd.DataFrame:

@@ -45,7 +45,7 @@ RENEWALS_HEADER = "account_id,renewal_date,arr,renewed\n"
 T = pd.Timestamp
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- building blocks
 
 
 def write_dir(d: Path, files: dict[str, str | bytes | None]) -> Path:
