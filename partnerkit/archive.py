@@ -155,6 +155,9 @@ class ReportRequest:
     notebook_jobs : int or None
         Notebooks executed at the same time (default: the number of cores);
         each runs in its own kernel process.
+    state : str or None
+        Metrics already computed for these data (:meth:`Kpis.save_state`), as a
+        backfill shares them between its quarters; None reads ``data_dir``.
     """
 
     quarter: str
@@ -172,6 +175,7 @@ class ReportRequest:
     backend: str | None = None
     progress: bool = True
     notebook_jobs: int | None = None
+    state: str | None = None
 
 
 @dataclass
@@ -637,6 +641,14 @@ def _kpis(dataset, request: ReportRequest):
                 fiscal_year_start_month=request.fiscal_year_start_month, backend=backend)
 
 
+def _kpis_from_state(request: ReportRequest):
+    from partnerkit.kpis import Kpis
+
+    return Kpis.load_state(request.state, min_sample=request.min_sample,
+                           grace_days=request.grace_days,
+                           fiscal_year_start_month=request.fiscal_year_start_month)
+
+
 def redact_url(url: str | None) -> str | None:
     """A connection URL without its password, fit for a manifest.
 
@@ -778,7 +790,7 @@ def _staged(partial: Path, overall):
 
 
 #: Quarters before the report's quarter whose metrics are computed up front for the notebooks.
-WARM_QUARTERS = 7
+WARM_QUARTERS = 4
 #: The working file of computed metrics handed to the notebooks (removed before publishing).
 STATE_FILE = ".metrics-state.pickle"
 
@@ -859,16 +871,21 @@ def run_report(request: ReportRequest, dataset=None) -> ReportResult:
     clean_partials(out)
     target = target_folder(out, label, request.revision)
     notebooks = report_notebooks(request.notebooks_dir or default_notebooks_dir(), False)
-    if dataset is None:
+    shared = None
+    if request.state is not None:
+        shared = _kpis_from_state(request)
+        dataset = shared.dataset
+    elif dataset is None:
         dataset = _load(request)
     started = _now()
     partial = _new_partial(out, label)
     overall = _progress(len(notebooks) + 2, label, request.progress)
     with _staged(partial, overall):
         moved = None
-        kpis = _kpis(dataset, request)
+        kpis = shared or _kpis(dataset, request)
         # every metric the notebooks read, computed once and handed to each kernel
         kpis.panel([*previous_quarters(quarter, WARM_QUARTERS), quarter])
+        kpis.orphan_events  # noqa: B018 - computed now so the audit notebook reuses it
         state = kpis.save_state(partial / STATE_FILE).resolve()
 
         def archive_numbers():
@@ -1021,9 +1038,6 @@ def backfill(request: ReportRequest, first, last, jobs: int | None = None) -> li
         (``archived``, ``skipped`` or ``failed``), ``path``, ``message`` or the
         :class:`ReportResult` fields.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     from partnerkit.periods import quarter_range
 
     quarters = [str(q) for q in quarter_range(first, last, request.fiscal_year_start_month)]
@@ -1039,9 +1053,37 @@ def backfill(request: ReportRequest, first, last, jobs: int | None = None) -> li
         else:
             # the quarters already run in parallel: one notebook at a time inside each
             todo.append(replace(request, quarter=label, progress=False, notebook_jobs=1))
+    state = None
+    if todo:
+        # load, attribution and the telemetry rollup are the same for every quarter:
+        # compute them once here and hand the metrics to each quarter's process
+        kpis = _kpis(_load(request), request)
+        first_q = Quarter.parse(todo[0].quarter, request.fiscal_year_start_month)
+        last_q = Quarter.parse(todo[-1].quarter, request.fiscal_year_start_month)
+        kpis.panel(quarter_range(first_q.previous(WARM_QUARTERS), last_q,
+                                 request.fiscal_year_start_month))
+        kpis.orphan_events  # noqa: B018 - computed once for every quarter's audit
+        out.mkdir(parents=True, exist_ok=True)
+        state = out / f".backfill-state-{os.getpid()}.pickle"
+        kpis.save_state(state)
+        todo = [replace(r, state=str(state.resolve())) for r in todo]
+    try:
+        if todo:
+            results.update(_run_backfill(todo, jobs, quarters, request.progress))
+    finally:
+        if state is not None:
+            state.unlink(missing_ok=True)
+    return [results[label] for label in quarters]
+
+
+def _run_backfill(todo: list[ReportRequest], jobs, quarters, progress: bool) -> dict:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    results = {}
     if todo:
         workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-        bar = _progress(len(todo), f"{quarters[0]}..{quarters[-1]}", request.progress)
+        bar = _progress(len(todo), f"{quarters[0]}..{quarters[-1]}", progress)
         # spawn, not fork: the parent may hold threads (DuckDB, BLAS) a fork would copy mid-lock
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -1054,4 +1096,4 @@ def backfill(request: ReportRequest, first, last, jobs: int | None = None) -> li
                     bar.update(1)
         if bar is not None:
             bar.close()
-    return [results[label] for label in quarters]
+    return results

@@ -191,6 +191,11 @@ class Kpis:
             return None
         return installs.assign(partner_id=installs["integration_id"].map(self._integration_partner))
 
+    @property
+    def has_telemetry(self) -> bool:
+        """Whether sync events and installs are there (without starting the engine)."""
+        return self.dataset.sync_events is not None and self._installs is not None
+
     @cached_property
     def telemetry(self):
         """The telemetry engine over ``sync_events`` (None without events or installs)."""
@@ -222,8 +227,21 @@ class Kpis:
         return self.telemetry.rollup(first.start, last.end_exclusive,
                                      fiscal_year_start_month=self.fiscal_year_start_month)
 
-    def _active_in_week(self, monday: pd.Timestamp) -> pd.DataFrame:
-        """Connections with >= 1 ok event in the week starting ``monday`` (a small query)."""
+    def _rolled(self, q: Quarter, view: str, by: str | None) -> pd.DataFrame:
+        """A view of the rollup covering q (``weekly_active`` or ``error_rates``), built once
+        per rollup rather than once per quarter."""
+        rollup = self._rollup(q)
+        cache = self.__dict__.setdefault("_rollup_views", {})
+        key = (rollup.start, rollup.end, view, by)
+        if key not in cache:
+            cache[key] = getattr(rollup, view)(by)
+        return cache[key]
+
+    def active_in_week(self, monday: pd.Timestamp) -> pd.DataFrame:
+        """Connections with >= 1 ok event in the week starting ``monday`` (a small query).
+
+        Returns ``connection_id, integration_id, partner_id``; cached per week.
+        """
         cache = self.__dict__.setdefault("_active_weeks", {})
         if monday not in cache:
             weeks = self.telemetry.connection_weeks(monday, monday + pd.Timedelta(days=7))
@@ -238,7 +256,7 @@ class Kpis:
         The rollup already counted the orphans of its window; only events outside
         it are looked up again (a time filter the engine answers from file statistics).
         """
-        if self.telemetry is None:
+        if not self.has_telemetry:
             return None
         from partnerkit.telemetry import OrphanEvents
 
@@ -263,10 +281,21 @@ class Kpis:
         """
         import pickle
 
-        state = {"version": self._STATE_VERSION, "dataset": self.dataset,
+        from dataclasses import replace as with_fields
+
+        dataset = self.dataset
+        # paths made absolute: the file is read by kernels whose working folder differs
+        events = dataset.sync_events
+        dataset = with_fields(
+            dataset, data_dir=Path(dataset.data_dir).resolve(),
+            files={k: Path(v).resolve() for k, v in dataset.files.items()},
+            sync_events=None if events is None else with_fields(events,
+                                                                path=Path(events.path).resolve()))
+        state = {"version": self._STATE_VERSION, "dataset": dataset,
                  "settings": self._settings(), "attribution": self.attribution,
                  "cache": dict(self._cache),
-                 "active_weeks": dict(self.__dict__.get("_active_weeks", {}))}
+                 "active_weeks": dict(self.__dict__.get("_active_weeks", {})),
+                 "orphan_events": self.__dict__.get("orphan_events")}
         path = Path(path)
         with open(path, "wb") as fh:
             pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -294,6 +323,8 @@ class Kpis:
         kpis.__dict__["attribution"] = state["attribution"]
         kpis.__dict__["_cache"] = state["cache"]
         kpis.__dict__["_active_weeks"] = state["active_weeks"]
+        if state.get("orphan_events") is not None:
+            kpis.__dict__["orphan_events"] = state["orphan_events"]
         return kpis
 
     def _settings(self) -> dict:
@@ -596,12 +627,11 @@ class Kpis:
 
     def _m_sync_error_rate(self, q):
         """Failed sync events in q over all sync events in q."""
-        if self.telemetry is None:
+        if not self.has_telemetry:
             return self._no_telemetry("sync_error_rate")
-        rollup = self._rollup(q)
-        company = rollup.error_rates(None)
+        company = self._rolled(q, "error_rates", None)
         company = company.loc[company["quarter"] == str(q)]
-        per_partner = rollup.error_rates("partner")
+        per_partner = self._rolled(q, "error_rates", "partner")
         per_partner = per_partner.loc[per_partner["quarter"] == str(q)].groupby("partner_id")[
             ["attempts", "errors"]].sum()
         # the records are the connections installed at some time during the quarter
@@ -629,12 +659,11 @@ class Kpis:
 
     def _m_weekly_active_connections(self, q):
         """Connections with >= 1 ok event in the last full week of q; weekly series beside."""
-        if self.telemetry is None:
+        if not self.has_telemetry:
             return self._no_telemetry("weekly_active_connections")
-        rollup = self._rollup(q)
-        company_weeks = rollup.weekly_active(None)
+        company_weeks = self._rolled(q, "weekly_active", None)
         company_weeks = company_weeks.loc[company_weeks["quarter"] == str(q)]
-        partner_weeks = rollup.weekly_active("partner")
+        partner_weeks = self._rolled(q, "weekly_active", "partner")
         partner_weeks = partner_weeks.loc[partner_weeks["quarter"] == str(q)]
         weeks = sorted(pd.unique(company_weeks["week"]))
         # one pivot (partner x week) instead of a groupby per partner
@@ -643,7 +672,7 @@ class Kpis:
                 .reindex(columns=weeks).fillna(0).astype(int))
         labels = [pd.Timestamp(w).strftime("%Y-%m-%d") for w in weeks]
         last = q.last_full_week()
-        active = self._active_in_week(last)
+        active = self.active_in_week(last)
         groups = _ids_by_partner(active, "connection_id")
 
         def value(counts, records):

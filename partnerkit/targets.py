@@ -133,7 +133,7 @@ def integration_adoption(active: pd.DataFrame, installs: pd.DataFrame,
         ``connection_id`` (and optionally ``integration_id``) of the
         connections with at least one ok sync event in the week, e.g.
         ``TelemetryEngine.connection_weeks(week, week + 7 days)`` filtered
-        on ``ok_events > 0``.
+        on ``ok_events > 0`` (e.g. :meth:`Kpis.active_in_week`).
     installs : DataFrame
         ``connection_id, integration_id, installed_at, uninstalled_at``.
     week : Timestamp
@@ -181,11 +181,10 @@ def integration_adoption(active: pd.DataFrame, installs: pd.DataFrame,
 
 def _adoption_of(kpis, q: Quarter) -> pd.DataFrame | None:
     """Per-integration adoption in the last full week of q (None without telemetry)."""
-    if kpis.telemetry is None:
+    if not kpis.has_telemetry:
         return None
     week = q.last_full_week()
-    weeks = kpis.telemetry.connection_weeks(week, week + pd.Timedelta(days=7))
-    return integration_adoption(weeks.loc[weeks["ok_events"] > 0], kpis.dataset.installs, week)
+    return integration_adoption(kpis.active_in_week(week), kpis.dataset.installs, week)
 
 
 def _missing(x) -> bool:
