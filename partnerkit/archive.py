@@ -1064,15 +1064,16 @@ def backfill(request: ReportRequest, first, last, jobs: int | None = None) -> li
                                  request.fiscal_year_start_month))
         kpis.orphan_events  # noqa: B018 - computed once for every quarter's audit
         out.mkdir(parents=True, exist_ok=True)
-        state = out / f".backfill-state-{os.getpid()}.pickle"
-        kpis.save_state(state)
-        todo = [replace(r, state=str(state.resolve())) for r in todo]
+        # kept in a partial folder, so that a killed backfill's file is cleaned like any other
+        state = _new_partial(out, "backfill")
+        saved = kpis.save_state(state / STATE_FILE)
+        todo = [replace(r, state=str(saved.resolve())) for r in todo]
     try:
         if todo:
             results.update(_run_backfill(todo, jobs, quarters, request.progress))
     finally:
         if state is not None:
-            state.unlink(missing_ok=True)
+            shutil.rmtree(state, ignore_errors=True)
     return [results[label] for label in quarters]
 
 
