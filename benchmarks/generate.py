@@ -36,19 +36,12 @@ from pathlib import Path
 
 import duckdb
 
+from partnerkit.sample import SAMPLE_FILES
+
 BENCHMARKS = Path(__file__).resolve().parent
 
-#: Files written, in load order.
-FILES = (
-    "partners.csv",
-    "activities.csv",
-    "integrations.csv",
-    "installs.csv",
-    "opportunities.csv",
-    "attributions.csv",
-    "renewals.csv",
-    "sync_events.parquet",
-)
+#: Files written, in load order: the same set as the bundled sample company.
+FILES = SAMPLE_FILES
 
 #: Written beside the tables: scale, seed, rows, bytes and generation time.
 MANIFEST = "generation.json"
