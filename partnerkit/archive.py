@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from partnerkit import __version__
+from partnerkit.execute import NotebookRun, notebook_parameters, skip_iri_grammars
 from partnerkit.periods import Quarter, previous_quarters
 
 #: Archive folder names: ``2026Q3`` and its revisions ``2026Q3-r2``, ``2026Q3-r3``...
@@ -72,7 +73,6 @@ RECORDED_PACKAGES = {
     "matplotlib": "matplotlib", "seaborn": "seaborn", "pyyaml": "PyYAML",
 }
 DEFAULT_STAGE = "series_a"
-KERNEL_NAME = "python3"
 #: Cells with this tag are left out of the HTML pages.
 REMOVE_TAG = "remove-cell"
 
@@ -487,46 +487,6 @@ def default_notebooks_dir() -> Path:
     return beside if beside.is_dir() else Path("notebooks").resolve()
 
 
-def notebook_parameters(path) -> dict[str, Any]:
-    """The defaults of a notebook's ``parameters`` cell (literal assignments only).
-
-    Parameters
-    ----------
-    path : str or Path
-        A notebook.
-
-    Returns
-    -------
-    dict
-        Name -> default value, in the cell's order; empty without a parameters cell.
-
-    Raises
-    ------
-    ValueError
-        When the parameters cell holds anything but ``name = <literal>``.
-    """
-    import ast
-
-    import nbformat
-
-    nb = nbformat.read(str(path), as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
-            values = {}
-            for node in ast.parse(cell.source).body:
-                if not (isinstance(node, ast.Assign) and len(node.targets) == 1
-                        and isinstance(node.targets[0], ast.Name)):
-                    raise ValueError(f"{path}: the parameters cell may only assign literals "
-                                     f"(line {node.lineno})")
-                try:
-                    values[node.targets[0].id] = ast.literal_eval(node.value)
-                except ValueError:
-                    raise ValueError(f"{path}: parameter {node.targets[0].id!r} is not a "
-                                     "literal") from None
-            return values
-    return {}
-
-
 def report_notebooks(notebooks_dir, per_partner: bool) -> list[Path]:
     """The notebooks of a quarterly report, or the per-partner ones, in name order.
 
@@ -539,52 +499,6 @@ def report_notebooks(notebooks_dir, per_partner: bool) -> list[Path]:
         kind = "per-partner" if per_partner else "quarterly"
         raise ArchiveError(f"no {kind} notebook in {folder}")
     return found
-
-
-def execute_notebook(source: Path, output: Path, parameters: dict,
-                     progress: bool | dict) -> float:
-    """Run one notebook with papermill; return the seconds it took.
-
-    Only the parameters the notebook declares are injected. The executed
-    notebook keeps no environment variables and names its paths relative to
-    the archive. Every injected path is absolute, so the kernel's working
-    directory does not matter; papermill's ``cwd`` is not used because it
-    changes the directory of the whole process, which notebooks running side
-    by side in threads would trip over.
-    """
-    import papermill
-
-    declared = notebook_parameters(source)
-    given = {k: v for k, v in parameters.items() if k in declared}
-    start = time.perf_counter()
-    try:
-        papermill.execute_notebook(str(Path(source).resolve()), str(Path(output).resolve()),
-                                   parameters=given, kernel_name=KERNEL_NAME,
-                                   progress_bar=progress, log_output=False)
-    finally:
-        _scrub(output, source)
-    return time.perf_counter() - start
-
-
-def _scrub(output: Path, source: Path) -> None:
-    """Leave no environment and no temporary paths in an executed notebook."""
-    import nbformat
-
-    if not output.exists():
-        return
-    nb = nbformat.read(str(output), as_version=4)
-    meta = nb.metadata.get("papermill", {})
-    meta.pop("environment_variables", None)
-    meta["input_path"] = source.name
-    meta["output_path"] = f"notebooks/{output.name}"
-    # the metrics file handed to the kernel is a working file: an archived notebook
-    # run again computes from its data_dir
-    if meta.get("parameters", {}).get("state"):
-        meta["parameters"]["state"] = None
-        for cell in nb.cells:
-            if "injected-parameters" in cell.metadata.get("tags", []):
-                cell.source = re.sub(r'^state = .*$', "state = None", cell.source, flags=re.M)
-    nbformat.write(nb, str(output))
 
 
 OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
@@ -718,55 +632,6 @@ def _manifest(request: ReportRequest, quarter: Quarter, dataset, started: str,
     }
 
 
-def _run_notebooks(notebooks: list[Path], partial: Path, out: Path, label: str,
-                   parameters: dict, progress: bool, overall, jobs: int | None = None,
-                   meanwhile=None) -> list[dict]:
-    """Execute the notebooks, several at once, while ``meanwhile()`` runs in this thread.
-
-    Each notebook runs in its own kernel process, so they overlap well even on
-    two cores (much of a kernel's life is start-up and waiting). The first
-    failing notebook, in notebook order, is the one reported.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from papermill.exceptions import PapermillExecutionError
-
-    (partial / "notebooks").mkdir(exist_ok=True)
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(notebooks)))
-
-    def run(position: int, source: Path) -> float:
-        bar = ({"desc": source.stem, "position": position + 1, "leave": False}
-               if progress else False)
-        return execute_notebook(source, partial / "notebooks" / source.name, parameters, bar)
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run, i, source) for i, source in enumerate(notebooks)]
-        if meanwhile is not None:
-            try:
-                meanwhile()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-        timings, failure = [], None
-        for source, future in zip(notebooks, futures):
-            try:
-                seconds = future.result()
-            except PapermillExecutionError as exc:
-                failure = failure or (source, exc)
-                continue
-            timings.append({"notebook": source.name, "sha256": sha256_file(source),
-                            "seconds": round(seconds, 2)})
-            if overall is not None:
-                overall.set_postfix_str(source.stem)
-                overall.update(1)
-    if failure is not None:
-        source, exc = failure
-        failed = _keep_failed(partial, out, label)
-        raise ReportFailed(source.name, failed, f"{exc.ename}: {exc.evalue}".strip()) from None
-    return timings
-
-
 def _progress(total: int, label: str, enabled: bool):
     if not enabled:
         return None
@@ -832,8 +697,34 @@ def figures_from_notebooks(notebooks_dir: Path, out: Path) -> list[Path]:
     return written
 
 
-def run_report(request: ReportRequest, dataset=None) -> ReportResult:
+def _timings(executed, partial: Path, out: Path, label: str) -> list[dict]:
+    """The manifest's notebook timings; the first failed notebook raises :class:`ReportFailed`."""
+    for done in executed:
+        if done.error is not None:
+            failed = _keep_failed(partial, out, label)
+            error = done.error
+            raise ReportFailed(done.source.name, failed,
+                               f"{error.ename}: {error.evalue}".strip()) from None
+    return [{"notebook": done.source.name, "sha256": sha256_file(done.source),
+             "seconds": round(done.seconds, 2)} for done in executed]
+
+
+def _html_pages(partial: Path, title, overall):
+    """``after`` callback of a :class:`NotebookRun`: the page of each executed notebook."""
+    def page(source: Path, output: Path) -> Path:
+        written = export_html(output, partial / "html" / f"{source.stem}.html", title(source))
+        if overall is not None:
+            overall.set_postfix_str(source.stem)
+            overall.update(1)
+        return written
+    return page
+
+
+def run_report(request: ReportRequest, dataset=None, on_loaded=None) -> ReportResult:
     """Archive one quarter: metrics, drill-downs, executed notebooks, HTML, manifest.
+
+    The notebooks' kernels start first and import their libraries while the
+    data is loaded and the metrics are computed (once, for every notebook).
 
     Parameters
     ----------
@@ -841,6 +732,9 @@ def run_report(request: ReportRequest, dataset=None) -> ReportResult:
         ``request.partner`` must be None (see :func:`run_partner_report`).
     dataset : Dataset, optional
         The data already loaded (and validated) by the caller.
+    on_loaded : callable, optional
+        Called with the dataset once it is loaded here (the command line prints
+        what was read and rejected).
 
     Returns
     -------
@@ -871,54 +765,53 @@ def run_report(request: ReportRequest, dataset=None) -> ReportResult:
     clean_partials(out)
     target = target_folder(out, label, request.revision)
     notebooks = report_notebooks(request.notebooks_dir or default_notebooks_dir(), False)
-    shared = None
-    if request.state is not None:
-        shared = _kpis_from_state(request)
-        dataset = shared.dataset
-    elif dataset is None:
-        dataset = _load(request)
     started = _now()
     partial = _new_partial(out, label)
     overall = _progress(len(notebooks) + 2, label, request.progress)
-    with _staged(partial, overall):
-        moved = None
-        kpis = shared or _kpis(dataset, request)
+
+    def title(source: Path) -> str:
+        return f"Partnerships {label}: {source.stem.split('_', 1)[-1].replace('_', ' ')}"
+
+    with _staged(partial, overall), NotebookRun(
+            notebooks, partial / "notebooks", request.notebook_jobs, request.progress,
+            after=_html_pages(partial, title, overall)) as run:
+        if request.state is not None:
+            kpis = _kpis_from_state(request)
+            dataset = kpis.dataset
+        else:
+            if dataset is None:
+                dataset = _load(request)
+                if on_loaded is not None:
+                    on_loaded(dataset)
+            kpis = _kpis(dataset, request)
         # every metric the notebooks read, computed once and handed to each kernel
         kpis.panel([*previous_quarters(quarter, WARM_QUARTERS), quarter])
         kpis.orphan_events  # noqa: B018 - computed now so the audit notebook reuses it
         state = kpis.save_state(partial / STATE_FILE).resolve()
+        run.start({**_parameters(request, quarter), "state": str(state)})
 
-        def archive_numbers():
-            # the JSON files and drill-downs are written here while the notebooks run
-            nonlocal moved
-            _write_json(partial / "kpis.json", kpis.to_json(quarter))
-            _write_json(partial / "kpis_by_partner.json", kpis.to_json(quarter, by_partner=True))
-            leaks = detect_leaks(kpis, quarter)
-            _write_json(partial / "leaks.json", {"quarter": label,
-                                                 "leaks": [leak.to_dict() for leak in leaks]})
-            _write_json(partial / "audit.json", audit_report(kpis))
-            _write_json(partial / "validation.json", validation_report(dataset))
-            _write_json(partial / "scorecard.json", scorecard_report(kpis, quarter, request.stage))
-            (partial / ARCHIVED_SPEC_NAME).write_text(load_dashboard_spec().to_yaml(),
-                                                      encoding="utf-8")
-            write_drilldowns(kpis, quarter, partial / "drilldown")
-            moved = restatements(kpis, out, through=quarter)
-            moved.to_csv(partial / "restatements.csv", index=False, lineterminator="\n")
-            if overall is not None:
-                overall.update(1)
+        # the JSON files and drill-downs are written while the notebooks run
+        _write_json(partial / "kpis.json", kpis.to_json(quarter))
+        _write_json(partial / "kpis_by_partner.json", kpis.to_json(quarter, by_partner=True))
+        leaks = detect_leaks(kpis, quarter)
+        _write_json(partial / "leaks.json", {"quarter": label,
+                                             "leaks": [leak.to_dict() for leak in leaks]})
+        _write_json(partial / "audit.json", audit_report(kpis))
+        _write_json(partial / "validation.json", validation_report(dataset))
+        _write_json(partial / "scorecard.json", scorecard_report(kpis, quarter, request.stage))
+        (partial / ARCHIVED_SPEC_NAME).write_text(load_dashboard_spec().to_yaml(),
+                                                  encoding="utf-8")
+        write_drilldowns(kpis, quarter, partial / "drilldown")
+        moved = restatements(kpis, out, through=quarter)
+        moved.to_csv(partial / "restatements.csv", index=False, lineterminator="\n")
+        if overall is not None:
+            overall.update(1)
 
-        timings = _run_notebooks(notebooks, partial, out, label,
-                                 {**_parameters(request, quarter), "state": str(state)},
-                                 request.progress, overall, request.notebook_jobs,
-                                 meanwhile=archive_numbers)
+        executed = run.wait()
+        timings = _timings(executed, partial, out, label)
         state.unlink()  # a working file, not part of the archive
         figures_from_notebooks(partial / "notebooks", partial / "figures")
-        html = None
-        for nb in notebooks:
-            page = export_html(partial / "notebooks" / nb.name, partial / "html" / f"{nb.stem}.html",
-                               f"Partnerships {label}: {nb.stem.split('_', 1)[-1].replace('_', ' ')}")
-            if EXEC_NOTEBOOK in nb.stem:
-                html = page
+        html = next((done.after for done in executed if EXEC_NOTEBOOK in done.source.stem), None)
         if overall is not None:
             overall.update(1)
         _write_json(partial / "manifest.json", _manifest(
@@ -972,7 +865,11 @@ def run_partner_report(request: ReportRequest, dataset=None) -> ReportResult:
     started = _now()
     partial = _new_partial(out, f"{label}-{folder_name(request.partner)}")
     overall = _progress(len(notebooks) + 2, f"{label} {request.partner}", request.progress)
-    with _staged(partial, overall):
+    with _staged(partial, overall), NotebookRun(
+            notebooks, partial / "notebooks", request.notebook_jobs, request.progress,
+            after=_html_pages(partial, lambda _: f"Partnerships {label}: partner "
+                                                 f"{request.partner}", overall)) as run:
+        run.start(_parameters(request, quarter))
         kpis = _kpis(dataset, request)
         values = kpis.compute(quarter, request.partner)
         _write_json(partial / "kpis.json", {"quarter": label, "scope": request.partner,
@@ -980,11 +877,9 @@ def run_partner_report(request: ReportRequest, dataset=None) -> ReportResult:
         write_drilldowns(kpis, quarter, partial / "drilldown", scope=request.partner)
         if overall is not None:
             overall.update(1)
-        timings = _run_notebooks(notebooks, partial, out, f"{label}-{folder_name(request.partner)}",
-                                 _parameters(request, quarter), request.progress, overall)
-        pages = [export_html(partial / "notebooks" / nb.name, partial / "html" / f"{nb.stem}.html",
-                             f"Partnerships {label}: partner {request.partner}")
-                 for nb in notebooks]
+        executed = run.wait()
+        timings = _timings(executed, partial, out, f"{label}-{folder_name(request.partner)}")
+        pages = [done.after for done in executed]
         if overall is not None:
             overall.update(1)
         _write_json(partial / "manifest.json", _manifest(
@@ -1087,7 +982,8 @@ def _run_backfill(todo: list[ReportRequest], jobs, quarters, progress: bool) -> 
         bar = _progress(len(todo), f"{quarters[0]}..{quarters[-1]}", progress)
         # spawn, not fork: the parent may hold threads (DuckDB, BLAS) a fork would copy mid-lock
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                 initializer=skip_iri_grammars) as pool:
             futures = {pool.submit(_backfill_one, r): r.quarter for r in todo}
             for future in as_completed(futures):
                 entry = future.result()

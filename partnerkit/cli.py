@@ -355,6 +355,9 @@ def _cmd_plots(args) -> int:
 
 def _cmd_report(args) -> int:
     from partnerkit import archive
+    from partnerkit.execute import skip_iri_grammars
+
+    skip_iri_grammars()  # before papermill is imported: see its docstring
     from partnerkit.periods import Quarter, QuarterError
     from partnerkit.targets import STAGES
 
@@ -416,13 +419,16 @@ def _cmd_report(args) -> int:
             result = archive.run_partner_report(request, dataset)
         else:
             archive.target_folder(args.out, str(quarters[0]), args.revision)
-            dataset = _load(args)
-            if not args.json:
-                from partnerkit.validate import validation_text
 
-                # what was read and rejected comes first, before hours of trust in the numbers
-                print(validation_text(dataset), end="\n\n", flush=True)
-            result = archive.run_report(request, dataset)
+            def loaded(dataset):
+                if not args.json:
+                    from partnerkit.validate import validation_text
+
+                    # what was read and rejected comes first, before trust in the numbers
+                    print(validation_text(dataset), end="\n\n", flush=True)
+
+            # the report loads the data itself, once its notebooks' kernels are starting
+            result = archive.run_report(request, on_loaded=loaded)
     except archive.ArchiveExists as exc:
         print(f"partnerkit report: refused: {exc}", file=sys.stderr)
         return EXIT_ARCHIVE_EXISTS

@@ -58,6 +58,31 @@ class EventSource:
     format: str
 
 
+@dataclass(frozen=True)
+class OrphanEvents:
+    """Sync events whose connection_id is unknown to ``installs``.
+
+    They are left out of every rollup; this is the audit finding
+    ``orphan_events``.
+
+    Attributes
+    ----------
+    events : int
+        Number of orphan events (including events with no connection_id).
+    connection_ids : tuple of str
+        The distinct unknown connection ids, sorted.
+    missing_id_events : int
+        Of ``events``, those whose connection_id is null.
+    """
+
+    events: int
+    connection_ids: tuple[str, ...] = ()
+    missing_id_events: int = 0
+
+    def __bool__(self) -> bool:
+        return self.events > 0
+
+
 @dataclass
 class Dataset:
     """Every table of a data directory, typed and validated.

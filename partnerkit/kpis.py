@@ -28,7 +28,7 @@ import pandas as pd
 
 from partnerkit.attribution import DEFAULT_GRACE_DAYS, Attribution, attribute, partner_credits
 from partnerkit.catalogue import ACTIVITY_KIND_TIERS, CATALOGUE, metric
-from partnerkit.dataset import Dataset
+from partnerkit.dataset import Dataset, OrphanEvents
 from partnerkit.periods import Quarter
 from partnerkit.stats import newcombe_difference, wilson_interval
 
@@ -258,7 +258,6 @@ class Kpis:
         """
         if not self.has_telemetry:
             return None
-        from partnerkit.telemetry import OrphanEvents
 
         first, last = self._telemetry_span
         parts = [self._rollup(first).orphans,

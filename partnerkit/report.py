@@ -66,13 +66,14 @@ def prepare(data_dir, quarter, mapping=None, grace_days: int = 14, min_sample: i
     >>> str(q)  # doctest: +SKIP
     '2026Q3'
     """
-    from partnerkit.load import load_dataset
-
     q = Quarter.parse(quarter, fiscal_year_start_month)
     if state is not None and Path(state).is_file():
         kpis = Kpis.load_state(state, min_sample=min_sample, grace_days=grace_days,
                                fiscal_year_start_month=fiscal_year_start_month)
     else:
+        # imported here: the loader brings pandera, which a kernel given the state never needs
+        from partnerkit.load import load_dataset
+
         kpis = Kpis(load_dataset(data_dir, mapping=mapping), min_sample=min_sample,
                     grace_days=grace_days, fiscal_year_start_month=fiscal_year_start_month)
     if partner_id is not None and str(partner_id) not in kpis.partner_ids:

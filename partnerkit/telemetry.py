@@ -42,6 +42,8 @@ import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
+from partnerkit.dataset import OrphanEvents
+
 __all__ = [
     "EVENT_COLUMNS",
     "OrphanEvents",
@@ -229,31 +231,6 @@ def _ts_literal(value: pd.Timestamp):
 
 
 # --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class OrphanEvents:
-    """Sync events whose connection_id is unknown to ``installs``.
-
-    They are left out of every rollup; this is the audit finding
-    ``orphan_events``.
-
-    Attributes
-    ----------
-    events : int
-        Number of orphan events (including events with no connection_id).
-    connection_ids : tuple of str
-        The distinct unknown connection ids, sorted.
-    missing_id_events : int
-        Of ``events``, those whose connection_id is null.
-    """
-
-    events: int
-    connection_ids: tuple[str, ...] = ()
-    missing_id_events: int = 0
-
-    def __bool__(self) -> bool:
-        return self.events > 0
 
 
 @dataclass(frozen=True)
