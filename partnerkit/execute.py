@@ -239,7 +239,10 @@ def _start_kernel(source: Path, kernel_name: str):
     km = AsyncKernelManager(kernel_name=kernel_name)
     # the history file is what papermill's client would pass; exec_lines run before the
     # kernel answers, outside the notebook's history and execution count
-    arguments = ["--HistoryManager.hist_file=:memory:"]
+    arguments = ["--HistoryManager.hist_file=:memory:",
+                 # figures lay themselves out (partnerkit.plots uses constrained layout):
+                 # a tight bounding box would only measure every figure once more
+                 "--InlineBackend.print_figure_kwargs={'bbox_inches': None}"]
     modules = notebook_imports(source)
     if modules:
         arguments.append(f"--IPKernelApp.exec_lines={warm_up_code(modules)}")

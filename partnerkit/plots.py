@@ -83,7 +83,9 @@ def _new_axes(ax, figsize):
         return ax
     import matplotlib.pyplot as plt
 
-    _, ax = plt.subplots(figsize=figsize)
+    # constrained layout keeps titles, notes and legends inside the figure, so the figure
+    # is complete as drawn, with or without a tight bounding box at save time
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
 
 
