@@ -654,8 +654,9 @@ def _staged(partial: Path, overall):
             overall.close()
 
 
-#: Quarters before the report's quarter whose metrics are computed up front for the notebooks.
-WARM_QUARTERS = 4
+#: Quarters before the report's quarter whose metrics are computed up front for the notebooks
+#: (they show four quarters); anything else the archive needs is computed when asked for.
+WARM_QUARTERS = 3
 #: The working file of computed metrics handed to the notebooks (removed before publishing).
 STATE_FILE = ".metrics-state.pickle"
 
