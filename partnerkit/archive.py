@@ -555,9 +555,25 @@ def _kpis(dataset, request: ReportRequest):
                 fiscal_year_start_month=request.fiscal_year_start_month, backend=backend)
 
 
+#: True in a backfill's quarter processes, which start while the parent computes the metrics.
+_STATE_MAY_BE_COMING = False
+#: Written beside the shared metrics when the backfill's parent fails to compute them.
+STATE_FAILED = ".metrics-failed"
+
+
 def _kpis_from_state(request: ReportRequest):
     from partnerkit.kpis import Kpis
 
+    state = Path(request.state)
+    # a backfill's quarter has started its kernels already: wait for the parent's file, or
+    # for its note that the file will never come (or its whole folder being removed)
+    while _STATE_MAY_BE_COMING and not state.is_file():
+        if (state.parent / STATE_FAILED).exists() or not state.parent.is_dir():
+            break
+        time.sleep(0.05)
+    if not state.is_file():
+        raise ArchiveError(f"the shared metrics {state} were never written: "
+                           "the backfill stopped before this quarter could run")
     return Kpis.load_state(request.state, min_sample=request.min_sample,
                            grace_days=request.grace_days,
                            fiscal_year_start_month=request.fiscal_year_start_month)
@@ -913,7 +929,8 @@ def _backfill_one(request: ReportRequest) -> dict[str, Any]:
                 "message": str(exc)}
 
 
-def backfill(request: ReportRequest, first, last, jobs: int | None = None) -> list[dict]:
+def backfill(request: ReportRequest, first, last, jobs: int | None = None,
+             dataset=None) -> list[dict]:
     """Archive every quarter from ``first`` to ``last``, each in its own process.
 
     Quarters already archived are skipped (and listed) unless
@@ -926,6 +943,8 @@ def backfill(request: ReportRequest, first, last, jobs: int | None = None) -> li
     first, last : str or Quarter
     jobs : int, optional
         Parallel processes (default: the number of cores).
+    dataset : Dataset, optional
+        The data already loaded (and validated) by the caller.
 
     Returns
     -------
@@ -951,29 +970,42 @@ def backfill(request: ReportRequest, first, last, jobs: int | None = None) -> li
             todo.append(replace(request, quarter=label, progress=False, notebook_jobs=1))
     state = None
     if todo:
-        # load, attribution and the telemetry rollup are the same for every quarter:
-        # compute them once here and hand the metrics to each quarter's process
-        kpis = _kpis(_load(request), request)
-        first_q = Quarter.parse(todo[0].quarter, request.fiscal_year_start_month)
-        last_q = Quarter.parse(todo[-1].quarter, request.fiscal_year_start_month)
-        kpis.panel(quarter_range(first_q.previous(WARM_QUARTERS), last_q,
-                                 request.fiscal_year_start_month))
-        kpis.orphan_events  # noqa: B018 - computed once for every quarter's audit
         out.mkdir(parents=True, exist_ok=True)
         # kept in a partial folder, so that a killed backfill's file is cleaned like any other
         state = _new_partial(out, "backfill")
-        saved = kpis.save_state(state / STATE_FILE)
-        todo = [replace(r, state=str(saved.resolve())) for r in todo]
+        saved = (state / STATE_FILE).resolve()
+        todo = [replace(r, state=str(saved)) for r in todo]
+
+        def shared_metrics():
+            # load, attribution and the telemetry rollup are the same for every quarter:
+            # computed once, here, while the quarters' processes start their kernels
+            kpis = _kpis(dataset if dataset is not None else _load(request), request)
+            first_q = Quarter.parse(todo[0].quarter, request.fiscal_year_start_month)
+            last_q = Quarter.parse(todo[-1].quarter, request.fiscal_year_start_month)
+            kpis.panel(quarter_range(first_q.previous(WARM_QUARTERS), last_q,
+                                     request.fiscal_year_start_month))
+            kpis.orphan_events  # noqa: B018 - computed once for every quarter's audit
+            # renamed into place: the quarters' processes are watching for this file
+            os.replace(kpis.save_state(saved.with_name(saved.name + ".tmp")), saved)
     try:
         if todo:
-            results.update(_run_backfill(todo, jobs, quarters, request.progress))
+            results.update(_run_backfill(todo, jobs, quarters, request.progress, shared_metrics))
     finally:
         if state is not None:
             shutil.rmtree(state, ignore_errors=True)
     return [results[label] for label in quarters]
 
 
-def _run_backfill(todo: list[ReportRequest], jobs, quarters, progress: bool) -> dict:
+def _backfill_worker() -> None:
+    """Initializer of a backfill's quarter processes."""
+    global _STATE_MAY_BE_COMING
+    skip_iri_grammars()
+    _STATE_MAY_BE_COMING = True
+
+
+def _run_backfill(todo: list[ReportRequest], jobs, quarters, progress: bool,
+                  shared_metrics) -> dict:
+    """Run the quarters in processes that start while ``shared_metrics()`` computes their input."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -984,8 +1016,15 @@ def _run_backfill(todo: list[ReportRequest], jobs, quarters, progress: bool) -> 
         # spawn, not fork: the parent may hold threads (DuckDB, BLAS) a fork would copy mid-lock
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                 initializer=skip_iri_grammars) as pool:
+                                 initializer=_backfill_worker) as pool:
             futures = {pool.submit(_backfill_one, r): r.quarter for r in todo}
+            try:
+                shared_metrics()
+            except BaseException:
+                # the quarters already started stop at this note; the others never start
+                (Path(todo[0].state).parent / STATE_FAILED).touch()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
             for future in as_completed(futures):
                 entry = future.result()
                 results[entry["quarter"]] = entry

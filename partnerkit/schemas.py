@@ -10,8 +10,13 @@ them is reported against.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandera.pandas as pa
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+# pandera is imported where a schema is built: the column lists below are read by
+# modules (drill-downs, mappings) whose processes never validate anything
 
 PARTNER_TYPES = ("technology", "reseller", "referral", "agency", "marketplace")
 ATTRIBUTION_ROLES = ("sourced", "influenced")
@@ -96,6 +101,8 @@ _DTYPES = {"id": "string", "text": "string", "label": "string", "date": "datetim
 
 
 def _column_checks(table: str, column: str) -> list[pa.Check]:
+    import pandera.pandas as pa
+
     if (table, column) == ("partners", "partner_type"):
         return [pa.Check.isin(PARTNER_TYPES,
                               error=f"partner_type must be one of {', '.join(PARTNER_TYPES)}")]
@@ -107,6 +114,8 @@ def _column_checks(table: str, column: str) -> list[pa.Check]:
 
 
 def _row_checks(table: str) -> list[pa.Check]:
+    import pandera.pandas as pa
+
     if table == "opportunities":
         return [
             pa.Check(lambda d: ~d["is_won"] | d["is_closed"], name="won_implies_closed",
@@ -150,6 +159,8 @@ def schema(table: str) -> pa.DataFrameSchema:
     >>> len(s.validate(frame))
     1
     """
+    import pandera.pandas as pa
+
     if table not in COLUMNS:
         raise KeyError(f"unknown table {table!r}; known tables: {', '.join(COLUMNS)}")
     columns = {

@@ -22,6 +22,7 @@ import pytest
 from partnerkit import archive
 from partnerkit.cli import main
 from partnerkit.load import load_dataset
+from partnerkit.quarantine import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -424,6 +425,35 @@ def test_backfill_runs_each_quarter_and_skips_archived_ones(tmp_path, capsys):
         printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
         assert f": {label} from " in printed
     assert list((out / "2026Q2").iterdir()) == []
+
+
+def test_backfill_whose_shared_metrics_fail_stops_every_quarter(tmp_path):
+    # the quarters' processes start while the parent loads the data; here it cannot
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "partners.csv").write_text("partner_id,name\nP1,One\n")
+    out = tmp_path / "reports"
+    request = archive.ReportRequest(quarter="2026Q3", data_dir=str(broken), out=str(out),
+                                    notebooks_dir=str(QUICK), progress=False)
+    with pytest.raises(DataError):
+        archive.backfill(request, "2026Q2", "2026Q3", jobs=2)
+    assert archive.archives(out) == {}
+    assert [p.name for p in out.iterdir()] == []  # neither partials nor kept notebooks
+
+
+def test_quarter_waiting_for_shared_metrics_stops_at_the_failure_note(tmp_path, monkeypatch):
+    monkeypatch.setattr(archive, "_STATE_MAY_BE_COMING", True)
+    request = archive.ReportRequest(quarter="2026Q3", data_dir=str(SAMPLE),
+                                    out=str(tmp_path), state=str(tmp_path / "state.pickle"))
+    (tmp_path / archive.STATE_FAILED).touch()
+    with pytest.raises(archive.ArchiveError, match="never written"):
+        archive._kpis_from_state(request)
+    # and once the file is there it is read
+    (tmp_path / archive.STATE_FAILED).unlink()
+    from partnerkit.kpis import Kpis
+
+    Kpis(load_dataset(SAMPLE)).save_state(tmp_path / "state.pickle")
+    assert archive._kpis_from_state(request).partner_ids
 
 
 # ---------------------------------------------------------------------------- building blocks
