@@ -27,7 +27,9 @@ import ast
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -232,12 +234,19 @@ def _engine() -> str:
     return ENGINE_NAME
 
 
+_SOCKETS_PREFIX = "partnerkit-kernel-"
+
+
 def _start_kernel(source: Path, kernel_name: str):
     """Launch a kernel that imports what ``source`` imports while it starts."""
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
-    km = AsyncKernelManager(kernel_name=kernel_name)
+    # local sockets in a folder of its own: nothing crosses TCP, so the kernel has no reason
+    # to warn about unencrypted traffic, and no port can be taken by another process
+    sockets = tempfile.mkdtemp(prefix=_SOCKETS_PREFIX)
+    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc",
+                            ip=os.path.join(sockets, "kernel"))
     # the history file is what papermill's client would pass; exec_lines run before the
     # kernel answers, outside the notebook's history and execution count
     arguments = ["--HistoryManager.hist_file=:memory:",
@@ -276,8 +285,13 @@ def _stop_kernel(km) -> None:
     from jupyter_core.utils import run_sync
 
     # papermill's client has shut it down already unless the notebook never ran
-    if km.has_kernel:
-        run_sync(km.shutdown_kernel)(now=True)
+    try:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    finally:
+        sockets = Path(km.ip).parent
+        if sockets.name.startswith(_SOCKETS_PREFIX):
+            shutil.rmtree(sockets, ignore_errors=True)
 
 
 def _scrub(output: Path, source: Path) -> None:

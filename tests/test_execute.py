@@ -136,6 +136,9 @@ def test_leaving_before_start_stops_every_kernel_and_executes_nothing(tmp_path, 
     assert len(started) == 2
     assert not any(km.has_kernel for km in started)
     assert list(tmp_path.iterdir()) == []
+    # the kernels talked over local sockets, whose folders are gone with them
+    assert {km.transport for km in started} == {"ipc"}
+    assert not any(Path(km.ip).parent.exists() for km in started)
 
 
 def test_wait_before_start_is_refused(tmp_path):
