@@ -557,6 +557,8 @@ def _kpis(dataset, request: ReportRequest):
 
 #: True in a backfill's quarter processes, which start while the parent computes the metrics.
 _STATE_MAY_BE_COMING = False
+#: Notebooks executing at once inside each quarter of a backfill (the quarters run in parallel).
+BACKFILL_NOTEBOOK_JOBS = 2
 #: Written beside the shared metrics when the backfill's parent fails to compute them.
 STATE_FAILED = ".metrics-failed"
 
@@ -966,8 +968,10 @@ def backfill(request: ReportRequest, first, last, jobs: int | None = None,
             results[label] = {"quarter": label, "status": "skipped", "path": str(done[label][-1]),
                               "message": f"{done[label][-1]} is already archived"}
         else:
-            # the quarters already run in parallel: one notebook at a time inside each
-            todo.append(replace(request, quarter=label, progress=False, notebook_jobs=1))
+            # the quarters run in parallel: two notebooks at a time inside each, so that each
+            # quarter has kernels warming up while the shared metrics are computed
+            todo.append(replace(request, quarter=label, progress=False,
+                                notebook_jobs=BACKFILL_NOTEBOOK_JOBS))
     state = None
     if todo:
         out.mkdir(parents=True, exist_ok=True)

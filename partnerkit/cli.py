@@ -401,9 +401,9 @@ def _cmd_report(args) -> int:
     archive.clean_partials(args.out)
     try:
         if args.backfill:
-            dataset = _load(args)  # invalid data stops here (exit 3), before any process starts
-            results = archive.backfill(request, quarters[0], quarters[1], jobs=args.jobs,
-                                       dataset=dataset)
+            # the data is loaded while the quarters' processes start; invalid data stops them
+            # all (exit 3) before any quarter is archived
+            results = archive.backfill(request, quarters[0], quarters[1], jobs=args.jobs)
             return _report_backfill(args, results)
         if args.partner is not None:
             base = archive.latest_archive(args.out, quarters[0])
