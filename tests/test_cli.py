@@ -83,6 +83,14 @@ def test_missing_data_directory_exits_3(capsys, tmp_path):
     assert code == 3 and "nope" in err
 
 
+@pytest.mark.parametrize("mode", [["--quarter", "2026Q3"], ["--backfill", "2026Q2", "2026Q3"]])
+def test_report_on_invalid_data_exits_3_and_archives_nothing(capsys, tmp_path, mode):
+    out = tmp_path / "reports"
+    code, _, err = run(capsys, "report", *mode, "--data", SAMPLE, "--strict", "--out", str(out))
+    assert code == 3 and "opportunities.csv" in err and "1874" in err
+    assert not out.exists() or list(out.iterdir()) == []
+
+
 def test_validate_lists_the_planted_invalid_rows(capsys):
     code, out, _ = run(capsys, "validate", "--data", SAMPLE, "--json")
     assert code == 0
