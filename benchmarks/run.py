@@ -495,35 +495,53 @@ def _compare_telemetry(results: dict[str, dict]) -> None:
             raise BenchmarkError("telemetry rollup found no events in the window")
 
 
+def _interleaved(args, runner: Runner, log, name: str, variants: dict[str, str],
+                 after_round=None, **child_args) -> dict[str, list[dict]]:
+    """Run each variant's child ``--repeat`` times, the variants taking turns."""
+    runs = {v: [] for v in variants}
+    for i in range(args.repeat):
+        for variant, child in variants.items():
+            run = runner.run(_python_child(args, child, **child_args), timed_child=True)
+            _check_ok(run, f"{name} ({variant})")
+            runs[variant].append(run)
+            log(f"    run {i + 1}: {variant:<11} {run['child']['seconds']:7.2f} s "
+                f"(process {run['wall_seconds']:.2f} s, {run['peak_rss_mb']:.0f} MB)")
+        if after_round is not None:
+            after_round(runs)
+    return runs
+
+
+def _compared(name: str, mine: dict, base: dict, baseline_name: str) -> dict:
+    """The fields every benchmark result shares: ratios, partnerkit's figures, the baseline."""
+    return {
+        "status": "ok",
+        "ratio": mine["seconds"] / base["seconds"],
+        "target": TARGETS[name],
+        "ratio_cpu": mine["cpu_seconds"] / base["cpu_seconds"],
+        "seconds": mine["seconds"],
+        "peak_rss_mb": mine["peak_rss_mb"],
+        "partnerkit": mine,
+        "baseline": {"name": baseline_name, **base},
+    }
+
+
 def bench_telemetry(args, runner: Runner, log) -> dict:
     start, end = _telemetry_window(args.quarter)
     variants = {"partnerkit": "telemetry_partnerkit", "duckdb_sql": "telemetry_sql",
                 "pandas": "telemetry_pandas"}
     if args.skip_pandas:
         variants.pop("pandas")
-    runs = {v: [] for v in variants}
-    for i in range(args.repeat):
-        for variant, child in variants.items():
-            run = runner.run(_python_child(args, child, start=start, end=end), timed_child=True)
-            _check_ok(run, f"telemetry_rollup ({variant})")
-            runs[variant].append(run)
-            log(f"    run {i + 1}: {variant:<11} {run['child']['seconds']:7.2f} s "
-                f"(process {run['wall_seconds']:.2f} s, {run['peak_rss_mb']:.0f} MB)")
-        _compare_telemetry({v: r[-1]["child"] for v, r in runs.items()})
+    runs = _interleaved(args, runner, log, "telemetry_rollup", variants,
+                        after_round=lambda runs: _compare_telemetry(
+                            {v: r[-1]["child"] for v, r in runs.items()}),
+                        start=start, end=end)
     pk, sql = _summary(runs["partnerkit"]), _summary(runs["duckdb_sql"])
     out = {
-        "status": "ok",
-        "ratio": pk["seconds"] / sql["seconds"],
-        "target": TARGETS["telemetry_rollup"],
-        "ratio_cpu": pk["cpu_seconds"] / sql["cpu_seconds"],
+        **_compared("telemetry_rollup", pk, sql, "one hand-written DuckDB SQL query"),
         "ratio_wall": pk["wall_seconds"] / sql["wall_seconds"],
-        "seconds": pk["seconds"],
         "wall_seconds": pk["wall_seconds"],
-        "peak_rss_mb": pk["peak_rss_mb"],
         "rss_target_mb": RSS_TARGET_MB["telemetry_rollup"],
         "window": [start, end],
-        "partnerkit": pk,
-        "baseline": {"name": "one hand-written DuckDB SQL query", **sql},
         "agree": True,
         "weeks": len(runs["partnerkit"][-1]["child"]["weekly"]),
         "quarterly": runs["partnerkit"][-1]["child"]["quarterly"],
@@ -538,30 +556,17 @@ def bench_telemetry(args, runner: Runner, log) -> dict:
 
 
 def bench_kpis(args, runner: Runner, log) -> dict:
-    runs = {"partnerkit": [], "pandas_read": []}
-    for i in range(args.repeat):
-        for variant, child in (("partnerkit", "kpis_partnerkit"), ("pandas_read", "kpis_read")):
-            run = runner.run(_python_child(args, child), timed_child=True)
-            _check_ok(run, f"kpis ({variant})")
-            runs[variant].append(run)
-            log(f"    run {i + 1}: {variant:<11} {run['child']['seconds']:7.2f} s "
-                f"(process {run['wall_seconds']:.2f} s, {run['peak_rss_mb']:.0f} MB)")
+    runs = _interleaved(args, runner, log, "kpis",
+                        {"partnerkit": "kpis_partnerkit", "pandas_read": "kpis_read"})
     pk, read = _summary(runs["partnerkit"]), _summary(runs["pandas_read"])
     last = runs["partnerkit"][-1]["child"]
     out = {
-        "status": "ok",
-        "ratio": pk["seconds"] / read["seconds"],
-        "target": TARGETS["kpis"],
-        "ratio_cpu": pk["cpu_seconds"] / read["cpu_seconds"],
+        **_compared("kpis", pk, read, "pandas read_csv/read_parquet of every table file"),
         "ratio_wall": pk["wall_seconds"] / read["wall_seconds"],
-        "seconds": pk["seconds"],
         "wall_seconds": pk["wall_seconds"],
-        "peak_rss_mb": pk["peak_rss_mb"],
         "quarter": args.quarter,
         "leaks_included": last["leaks_available"],
         "counts": last["counts"],
-        "partnerkit": pk,
-        "baseline": {"name": "pandas read_csv/read_parquet of every table file", **read},
     }
     out["met"] = out["ratio"] <= out["target"]
     return out
@@ -651,18 +656,11 @@ def bench_report(args, runner: Runner, log) -> dict:
     report, floor = _summary(report_runs, timed=False), _summary(floor_runs, timed=False)
     strict = _summary(strict_runs, timed=False)
     out = {
-        "status": "ok",
-        "ratio": report["seconds"] / floor["seconds"],
-        "target": TARGETS["report"],
-        "ratio_cpu": report["cpu_seconds"] / floor["cpu_seconds"],
-        "seconds": report["seconds"],
-        "peak_rss_mb": report["peak_rss_mb"],
+        **_compared("report", report, floor, f"papermill executing {notebooks} notebooks "
+                                             "that only import partnerkit (one process)"),
         "notebooks": notebooks,
         "quarter": args.quarter,
         "data": str(SAMPLE.relative_to(ROOT)),
-        "partnerkit": report,
-        "baseline": {"name": f"papermill executing {notebooks} notebooks that only "
-                             "import partnerkit (one process)", **floor},
         # the same floor with the two process settings the report itself uses (jsonschema's
         # IRI grammars skipped, kernels shut down at once): the ratio without their gain
         "ratio_strict": report["seconds"] / strict["seconds"],
@@ -708,16 +706,9 @@ def bench_backfill(args, runner: Runner, log) -> dict:
                 f"{len(quarters)} sequential reports {total:.2f} s")
     backfill, seq = _summary(backfill_runs, timed=False), _summary(sequential, timed=False)
     out = {
-        "status": "ok",
-        "ratio": backfill["seconds"] / seq["seconds"],
-        "target": TARGETS["backfill"],
-        "ratio_cpu": backfill["cpu_seconds"] / seq["cpu_seconds"],
-        "seconds": backfill["seconds"],
-        "peak_rss_mb": backfill["peak_rss_mb"],
+        **_compared("backfill", backfill, seq,
+                    f"{len(quarters)} sequential `partnerkit report --quarter` runs"),
         "quarters": quarters,
-        "partnerkit": backfill,
-        "baseline": {"name": f"{len(quarters)} sequential `partnerkit report --quarter` runs",
-                     **seq},
         "note": "peak RSS is that of the largest single process of the tree, not their sum",
     }
     out["met"] = out["ratio"] <= out["target"]

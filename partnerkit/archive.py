@@ -341,14 +341,19 @@ def clean_partials(out) -> list[Path]:
     return removed
 
 
+def _unused(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``... the first that does not exist yet."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
 def _new_partial(out: Path, label: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    folder = out / f"{PARTIAL_PREFIX}{label}-{stamp}-{os.getpid()}"
-    n = 1
-    while folder.exists():
-        n += 1
-        folder = out / f"{PARTIAL_PREFIX}{label}-{stamp}-{os.getpid()}-{n}"
+    folder = _unused(out / f"{PARTIAL_PREFIX}{label}-{stamp}-{os.getpid()}")
     folder.mkdir()
     (folder / _OWNER_FILE).write_text(json.dumps({"pid": os.getpid(),
                                                   "host": socket.gethostname()}),
@@ -360,11 +365,7 @@ def _keep_failed(partial: Path, out: Path, label: str) -> Path:
     failed_root = out / FAILED_DIR
     failed_root.mkdir(exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = failed_root / f"{label}-{stamp}"
-    n = 1
-    while target.exists():
-        n += 1
-        target = failed_root / f"{label}-{stamp}-{n}"
+    target = _unused(failed_root / f"{label}-{stamp}")
     (partial / _OWNER_FILE).unlink(missing_ok=True)
     os.rename(partial, target)
     return target

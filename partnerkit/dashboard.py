@@ -36,6 +36,7 @@ import pandas as pd
 import yaml
 
 from partnerkit.catalogue import CATALOGUE, metric, vanity_metrics
+from partnerkit.configfile import YamlSyntaxError, parse_yaml
 from partnerkit.periods import Quarter, QuarterError, previous_quarters
 
 #: The one comparison a tile can make.
@@ -196,12 +197,9 @@ def load_dashboard_spec(path=None) -> DashboardSpec:
         except (OSError, UnicodeDecodeError) as exc:
             raise DashboardSpecError(f"{source}: cannot read the file: {exc}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DashboardSpecError(f"{source}: not valid YAML{where}: {problem}") from None
+        data = parse_yaml(text)
+    except YamlSyntaxError as exc:
+        raise DashboardSpecError(f"{source}: {exc}") from None
     return parse_dashboard_spec(data, source=source)
 
 

@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from partnerkit.catalogue import CATALOGUE
+from partnerkit.configfile import YamlSyntaxError, parse_yaml
 from partnerkit.periods import Quarter
 
 __all__ = [
@@ -272,9 +272,9 @@ def _build_rule(spec: Mapping, source: str, where: str) -> LeakRule:
 
 def _read_yaml(text: str, source: str) -> Mapping:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise RulesError(f"{source}: not valid YAML: {err}") from None
+        data = parse_yaml(text)
+    except YamlSyntaxError as exc:
+        raise RulesError(f"{source}: {exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, Mapping):

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from partnerkit.configfile import YamlSyntaxError, parse_yaml
 from partnerkit.quarantine import DataError, QuarantineEntry
 from partnerkit.schemas import COLUMNS
 
@@ -368,9 +368,9 @@ def load_mapping(spec: str | Path | ColumnMapping | None) -> ColumnMapping | Non
 
 def _parse(text: str, source: str) -> ColumnMapping:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DataError(f"not valid YAML: {exc}", file=source) from exc
+        data = parse_yaml(text)
+    except YamlSyntaxError as exc:
+        raise DataError(str(exc), file=source) from exc
     return ColumnMapping.from_dict(data, source=source)
 
 

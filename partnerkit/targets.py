@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from partnerkit.configfile import YamlSyntaxError, parse_yaml
 from partnerkit.periods import Quarter
 from partnerkit.stats import newcombe_difference
 
@@ -473,9 +474,9 @@ def _value(value: Any, kind: str, source: str, key: str):
 
 def _layer(base: dict, text: str, source: str) -> dict:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise TargetsError(f"{source}: not valid YAML: {err}") from None
+        data = parse_yaml(text)
+    except YamlSyntaxError as exc:
+        raise TargetsError(f"{source}: {exc}") from None
     data = {} if data is None else data
     if not isinstance(data, Mapping):
         raise TargetsError(f"{source}: expected a mapping of stage -> checks at the top")
