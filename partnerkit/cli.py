@@ -248,17 +248,28 @@ def _kpis(args):
                    if getattr(args, "quarter", None) else None)
     except QuarterError as exc:
         raise UsageError(str(exc)) from None
-    backend = None
-    if getattr(args, "backend", None):
-        import ibis
-
-        try:
-            backend = ibis.connect(args.backend)
-        except Exception as exc:  # ibis raises backend-specific errors for bad URLs
-            raise UsageError(f"--backend {args.backend!r}: {exc}") from None
+    backend = _backend(getattr(args, "backend", None))
     kpis = Kpis(_load(args), min_sample=args.min_sample, grace_days=args.grace_days,
                 fiscal_year_start_month=args.fiscal_year_start_month, backend=backend)
     return kpis, quarter
+
+
+def _backend(url: str | None):
+    """The ibis connection of ``--backend`` (None without one); a bad URL is a usage error.
+
+    The URL's password never reaches the message.
+    """
+    if not url:
+        return None
+    import ibis
+
+    from partnerkit.archive import redact_url
+
+    try:
+        return ibis.connect(url)
+    except Exception as exc:  # ibis raises backend-specific errors for bad URLs
+        shown = redact_url(url)
+        raise UsageError(f"--backend {shown!r}: {str(exc).replace(url, shown)}") from None
 
 
 def _cmd_kpis(args) -> int:
@@ -383,15 +394,7 @@ def _cmd_report(args) -> int:
         raise UsageError(f"--backfill {quarters[0]} {quarters[1]}: FROM is after TO")
     if args.notebooks is not None and not Path(args.notebooks).is_dir():
         raise UsageError(f"--notebooks {args.notebooks}: no such folder")
-    if args.backend:
-        import ibis
-
-        try:
-            ibis.connect(args.backend)
-        except Exception as exc:  # ibis raises backend-specific errors for bad URLs
-            raise UsageError(f"--backend {archive.redact_url(args.backend)!r}: "
-                             f"{str(exc).replace(args.backend, archive.redact_url(args.backend))}"
-                             ) from None
+    _backend(args.backend)  # a bad URL stops here, before anything is read or executed
     request = archive.ReportRequest(
         quarter=str(quarters[0]), data_dir=args.data, out=args.out, revision=args.revision,
         stage=args.stage, partner=args.partner, notebooks_dir=args.notebooks,
