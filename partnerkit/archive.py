@@ -511,7 +511,7 @@ OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 """
 
 
-def export_html(notebook: Path, html: Path, title: str) -> Path:
+def export_html(notebook, html, title: str) -> Path:
     """An executed notebook as a self-contained HTML page without code.
 
     Figures are embedded, styles inline, and no script is loaded from the
@@ -523,6 +523,7 @@ def export_html(notebook: Path, html: Path, title: str) -> Path:
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
+    html = Path(html)
     nb = nbformat.read(str(notebook), as_version=4)
     nb.metadata["title"] = title
     exporter = HTMLExporter(
@@ -729,10 +730,41 @@ def _timings(executed, partial: Path, out: Path, label: str) -> list[dict]:
              "seconds": round(done.seconds, 2)} for done in executed]
 
 
-def _html_pages(partial: Path, title, overall):
-    """``after`` callback of a :class:`NotebookRun`: the page of each executed notebook."""
+#: What :func:`export_html` imports: a report's call template imports it once for every page.
+HTML_EXPORT_IMPORTS = ("partnerkit.archive", "nbformat", "nbconvert", "nbconvert.exporters.html",
+                       "nbconvert.preprocessors", "jinja2")
+
+
+def warm_up_html_export() -> None:
+    """Export a one-cell notebook to a temporary page, compiling what every export reuses.
+
+    Run once by a report's call template, so that each page forked from it
+    starts with nbconvert's templates and patterns compiled.
+    """
+    import tempfile
+
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("execute_result", data={
+        "text/plain": "1", "text/html": "<table><tr><td>1</td></tr></table>"},
+        execution_count=1)]
+    nb.cells = [nbformat.v4.new_markdown_cell("# *warm*"), cell]
+    with tempfile.TemporaryDirectory(prefix="partnerkit-warm-") as folder:
+        nbformat.write(nb, os.path.join(folder, "warm.ipynb"))
+        export_html(os.path.join(folder, "warm.ipynb"), os.path.join(folder, "warm.html"), "warm")
+
+
+def _html_pages(partial: Path, title, overall, run: NotebookRun):
+    """``after`` callback of a :class:`NotebookRun`: the page of each executed notebook.
+
+    Each page is exported in a fork of the run's call template (which has
+    imported nbconvert), beside the report's own process.
+    """
     def page(source: Path, output: Path) -> Path:
-        written = export_html(output, partial / "html" / f"{source.stem}.html", title(source))
+        written = Path(run.call("partnerkit.archive:export_html", str(output),
+                                str(partial / "html" / f"{source.stem}.html"), title(source)))
         if overall is not None:
             overall.set_postfix_str(source.stem)
             overall.update(1)
@@ -792,9 +824,11 @@ def run_report(request: ReportRequest, dataset=None, on_loaded=None) -> ReportRe
     def title(source: Path) -> str:
         return f"Partnerships {label}: {source.stem.split('_', 1)[-1].replace('_', ' ')}"
 
-    with _staged(partial, overall), NotebookRun(
-            notebooks, partial / "notebooks", request.notebook_jobs, request.progress,
-            after=_html_pages(partial, title, overall)) as run:
+    run = NotebookRun(notebooks, partial / "notebooks", request.notebook_jobs, request.progress,
+                      call_imports=HTML_EXPORT_IMPORTS,
+                      call_warm_up="partnerkit.archive:warm_up_html_export")
+    run.after = _html_pages(partial, title, overall, run)
+    with _staged(partial, overall), run:
         if request.state is not None:
             kpis = _kpis_from_state(request)
             dataset = kpis.dataset
@@ -885,10 +919,12 @@ def run_partner_report(request: ReportRequest, dataset=None) -> ReportResult:
     started = _now()
     partial = _new_partial(out, f"{label}-{folder_name(request.partner)}")
     overall = _progress(len(notebooks) + 2, f"{label} {request.partner}", request.progress)
-    with _staged(partial, overall), NotebookRun(
-            notebooks, partial / "notebooks", request.notebook_jobs, request.progress,
-            after=_html_pages(partial, lambda _: f"Partnerships {label}: partner "
-                                                 f"{request.partner}", overall)) as run:
+    run = NotebookRun(notebooks, partial / "notebooks", request.notebook_jobs, request.progress,
+                      call_imports=HTML_EXPORT_IMPORTS,
+                      call_warm_up="partnerkit.archive:warm_up_html_export")
+    run.after = _html_pages(partial, lambda _: f"Partnerships {label}: partner "
+                                               f"{request.partner}", overall, run)
+    with _staged(partial, overall), run:
         run.start(_parameters(request, quarter))
         kpis = _kpis(dataset, request)
         values = kpis.compute(quarter, request.partner)

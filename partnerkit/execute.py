@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from partnerkit.kernels import SOCKETS_PREFIX, KernelTemplate, call, forkable, shared_templates
+
 __all__ = [
     "DEFERRED_IMPORTS",
     "ENGINE_NAME",
@@ -234,19 +236,24 @@ def _engine() -> str:
     return ENGINE_NAME
 
 
-_SOCKETS_PREFIX = "partnerkit-kernel-"
+_SOCKETS_PREFIX = SOCKETS_PREFIX
 
 
-def _start_kernel(source: Path, kernel_name: str):
-    """Launch a kernel that imports what ``source`` imports while it starts."""
-    from jupyter_client.manager import AsyncKernelManager
+def _start_kernel(source: Path, kernel_name: str, template: str | None = None):
+    """Launch a kernel that imports what ``source`` imports while it starts.
+
+    With ``template`` (a :attr:`partnerkit.kernels.KernelTemplate.address`) the
+    kernel is forked from a process that has imported those modules already.
+    """
     from jupyter_core.utils import run_sync
+
+    from partnerkit.kernels import ForkedKernelManager
 
     # local sockets in a folder of its own: nothing crosses TCP, so the kernel has no reason
     # to warn about unencrypted traffic, and no port can be taken by another process
     sockets = tempfile.mkdtemp(prefix=_SOCKETS_PREFIX)
-    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc",
-                            ip=os.path.join(sockets, "kernel"))
+    km = ForkedKernelManager(kernel_name=kernel_name, transport="ipc",
+                             ip=os.path.join(sockets, "kernel"), template=template)
     # the history file is what papermill's client would pass; exec_lines run before the
     # kernel answers, outside the notebook's history and execution count
     arguments = ["--HistoryManager.hist_file=:memory:",
@@ -401,6 +408,17 @@ class NotebookRun:
         executed successfully (e.g. an HTML export); its value is kept in
         :attr:`Executed.after`.
     kernel_name : str
+    fork : bool, optional
+        Fork every kernel from one :class:`partnerkit.kernels.KernelTemplate`
+        that imports what the notebooks import (default: when there is more
+        than one notebook and the system can fork). A template set with
+        :func:`partnerkit.kernels.use_shared_templates` is used whatever this says.
+    call_imports : iterable of str
+        What :meth:`call` targets import: a second template imports them
+        once (when kernels are forked), so that each call is a fork too.
+    call_warm_up : str, optional
+        ``"module:function"`` that template runs once after its imports (see
+        :class:`partnerkit.kernels.KernelTemplate`).
 
     Notes
     -----
@@ -410,8 +428,17 @@ class NotebookRun:
 
     def __init__(self, notebooks, folder, jobs: int | None = None, progress: bool = False,
                  after: Callable[[Path, Path], Any] | None = None,
-                 kernel_name: str = KERNEL_NAME):
+                 kernel_name: str = KERNEL_NAME, fork: bool | None = None,
+                 call_imports=(), call_warm_up: str | None = None):
         self.notebooks = [Path(nb) for nb in notebooks]
+        # a template pays for itself from the second kernel on
+        self.fork = (len(self.notebooks) > 1 if fork is None else fork) and forkable()
+        self.call_imports = tuple(call_imports)
+        self.call_warm_up = call_warm_up
+        self._template: KernelTemplate | None = None
+        self._calls_template: KernelTemplate | None = None
+        self._template_address: str | None = None
+        self._calls_address: str | None = None
         self.folder = Path(folder)
         self.jobs = max(1, min(jobs or len(self.notebooks), len(self.notebooks) or 1))
         self.progress = progress
@@ -426,6 +453,19 @@ class NotebookRun:
         from concurrent.futures import ThreadPoolExecutor
 
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._template_address, self._calls_address = shared_templates()
+        if self._template_address is None and self.fork:
+            # one process imports what every notebook imports; each kernel is a fork of it
+            self._template = KernelTemplate(
+                [m for nb in self.notebooks for m in notebook_imports(nb)],
+                self.kernel_name).start()
+            self._template_address = self._template.address
+        if self._calls_address is None and self.fork and self.call_imports:
+            # another for the calls: what they import must not leak into the kernels
+            self._calls_template = KernelTemplate(self.call_imports, self.kernel_name,
+                                                  skip_iri_grammars=True,
+                                                  warm_up=self.call_warm_up).start()
+            self._calls_address = self._calls_template.address
         self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="notebook")
         self._futures = [self._pool.submit(self._one, i, nb)
                          for i, nb in enumerate(self.notebooks)]
@@ -451,13 +491,27 @@ class NotebookRun:
         self._ready.set()
         for future in self._futures:
             future.cancel()
-        self._pool.shutdown(wait=True)
+        try:
+            self._pool.shutdown(wait=True)
+        finally:
+            for template in (self._template, self._calls_template):
+                if template is not None:
+                    template.close()
+            self._template = self._calls_template = None
+
+    def call(self, target: str, *args):
+        """``target(*args)`` in a fork of the run's call template (here without one).
+
+        See :func:`partnerkit.kernels.call`; e.g. an ``after`` callback
+        exporting each executed notebook to HTML, away from this process.
+        """
+        return call(self._calls_address, target, *args)
 
     def _one(self, position: int, source: Path) -> Executed | None:
         output = self.folder / source.name
         if self._ready.is_set() and self._parameters is None:
             return None  # the run was abandoned before this notebook's turn
-        km = _start_kernel(source, self.kernel_name)
+        km = _start_kernel(source, self.kernel_name, self._template_address)
         try:
             # papermill is imported once the kernel is starting: its import (nbformat,
             # jsonschema) takes a second or two the kernel needs anyway

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from partnerkit import execute
+from partnerkit import execute, kernels
 from partnerkit.execute import NotebookRun, notebook_imports, notebook_parameters, warm_up_code
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,8 +86,10 @@ def outputs(path: Path) -> list[str]:
             for o in c.outputs if o.output_type == "stream"]
 
 
-def test_warm_kernel_has_imported_but_bound_nothing_and_counts_from_one(tmp_path):
-    with NotebookRun([WARM / "01_warm_up.ipynb"], tmp_path) as run:
+@pytest.mark.parametrize("fork", [False, True], ids=["own-kernel", "forked-kernel"])
+def test_warm_kernel_has_imported_but_bound_nothing_and_counts_from_one(tmp_path, fork):
+    with NotebookRun([WARM / "01_warm_up.ipynb"], tmp_path, fork=fork) as run:
+        assert (run._template is not None) == (fork and kernels.forkable())
         run.start({"quarter": "2025Q4", "unused": 1})
         [done] = run.wait()
     assert done.error is None and done.seconds > 0
@@ -124,8 +126,8 @@ def test_leaving_before_start_stops_every_kernel_and_executes_nothing(tmp_path, 
     started = []
     real = execute._start_kernel
 
-    def record(source, kernel_name):
-        km = real(source, kernel_name)
+    def record(source, kernel_name, template=None):
+        km = real(source, kernel_name, template)
         started.append(km)
         return km
 
