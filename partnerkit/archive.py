@@ -52,7 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from partnerkit import __version__
-from partnerkit.execute import NotebookRun, notebook_parameters, skip_iri_grammars
+from partnerkit.execute import NotebookRun, notebook_imports, notebook_parameters, skip_iri_grammars
+from partnerkit.kernels import KernelTemplate, use_shared_templates
 from partnerkit.periods import Quarter, previous_quarters
 
 #: Archive folder names: ``2026Q3`` and its revisions ``2026Q3-r2``, ``2026Q3-r3``...
@@ -735,6 +736,10 @@ HTML_EXPORT_IMPORTS = ("partnerkit.archive", "nbformat", "nbconvert", "nbconvert
                        "nbconvert.preprocessors", "jinja2")
 
 
+#: Run once by a call template before it exports pages (see :func:`warm_up_html_export`).
+HTML_WARM_UP = "partnerkit.archive:warm_up_html_export"
+
+
 def warm_up_html_export() -> None:
     """Export a one-cell notebook to a temporary page, compiling what every export reuses.
 
@@ -826,7 +831,7 @@ def run_report(request: ReportRequest, dataset=None, on_loaded=None) -> ReportRe
 
     run = NotebookRun(notebooks, partial / "notebooks", request.notebook_jobs, request.progress,
                       call_imports=HTML_EXPORT_IMPORTS,
-                      call_warm_up="partnerkit.archive:warm_up_html_export")
+                      call_warm_up=HTML_WARM_UP)
     run.after = _html_pages(partial, title, overall, run)
     with _staged(partial, overall), run:
         if request.state is not None:
@@ -921,7 +926,7 @@ def run_partner_report(request: ReportRequest, dataset=None) -> ReportResult:
     overall = _progress(len(notebooks) + 2, f"{label} {request.partner}", request.progress)
     run = NotebookRun(notebooks, partial / "notebooks", request.notebook_jobs, request.progress,
                       call_imports=HTML_EXPORT_IMPORTS,
-                      call_warm_up="partnerkit.archive:warm_up_html_export")
+                      call_warm_up=HTML_WARM_UP)
     run.after = _html_pages(partial, lambda _: f"Partnerships {label}: partner "
                                                f"{request.partner}", overall, run)
     with _staged(partial, overall), run:
@@ -1030,23 +1035,34 @@ def backfill(request: ReportRequest, first, last, jobs: int | None = None,
             os.replace(kpis.save_state(saved.with_name(saved.name + ".tmp")), saved)
     try:
         if todo:
-            results.update(_run_backfill(todo, jobs, quarters, request.progress, shared_metrics))
+            notebooks = report_notebooks(request.notebooks_dir or default_notebooks_dir(), False)
+            # every quarter's kernels and pages are forks of the same two templates
+            with KernelTemplate([m for nb in notebooks for m in notebook_imports(nb)]) as kernels, \
+                    KernelTemplate(HTML_EXPORT_IMPORTS, skip_iri_grammars=True,
+                                   warm_up=HTML_WARM_UP) as calls:
+                results.update(_run_backfill(todo, jobs, quarters, request.progress,
+                                             shared_metrics, (kernels.address, calls.address)))
     finally:
         if state is not None:
             shutil.rmtree(state, ignore_errors=True)
     return [results[label] for label in quarters]
 
 
-def _backfill_worker() -> None:
+def _backfill_worker(templates=(None, None)) -> None:
     """Initializer of a backfill's quarter processes."""
     global _STATE_MAY_BE_COMING
     skip_iri_grammars()
     _STATE_MAY_BE_COMING = True
+    use_shared_templates(*templates)
 
 
 def _run_backfill(todo: list[ReportRequest], jobs, quarters, progress: bool,
-                  shared_metrics) -> dict:
-    """Run the quarters in processes that start while ``shared_metrics()`` computes their input."""
+                  shared_metrics, templates=(None, None)) -> dict:
+    """Run the quarters in processes that start while ``shared_metrics()`` computes their input.
+
+    ``templates`` are the addresses of the kernel and call templates every
+    quarter shares (see :func:`partnerkit.kernels.use_shared_templates`).
+    """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -1057,7 +1073,8 @@ def _run_backfill(todo: list[ReportRequest], jobs, quarters, progress: bool,
         # spawn, not fork: the parent may hold threads (DuckDB, BLAS) a fork would copy mid-lock
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                 initializer=_backfill_worker) as pool:
+                                 initializer=_backfill_worker,
+                                 initargs=(tuple(templates),)) as pool:
             futures = {pool.submit(_backfill_one, r): r.quarter for r in todo}
             try:
                 shared_metrics()
