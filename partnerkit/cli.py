@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from partnerkit import __version__
 from partnerkit.quarantine import DataError
@@ -465,5 +467,34 @@ def _report_backfill(args, results) -> int:
     return EXIT_REPORT_FAILED if any(e["status"] == "failed" for e in results) else EXIT_OK
 
 
+def run() -> NoReturn:
+    """The ``partnerkit`` command: :func:`main`, then leave without tearing down.
+
+    A report has imported pandas, DuckDB, matplotlib and nbconvert by the time
+    it ends; freeing their objects one by one at interpreter exit takes about
+    half a second, which the operating system does at once. The exit handlers
+    still run and the standard streams are flushed; every file the commands
+    write is closed before :func:`main` returns.
+    """
+    import atexit
+
+    try:
+        code = main()
+    except BrokenPipeError:
+        # whoever read the output stopped reading (``partnerkit kpis --json | head``): end
+        # quietly, with nothing more written to the closed pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    try:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed pipe (``partnerkit ... | head``) loses nothing of ours
+    finally:
+        os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

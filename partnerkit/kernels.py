@@ -357,7 +357,10 @@ def ForkedKernelManager(*args, template: str | None = None, **kwargs):
 
 def serve(listen_fd: int, modules, skip_iri_grammars: bool = False,
           warm_up: str | None = None) -> None:
-    """The template process: import ``modules``, then fork a kernel for each launcher."""
+    """The template process: import ``modules``, then fork a kernel for each launcher.
+
+    Ends the process when its owner closes its standard input.
+    """
     if skip_iri_grammars:
         from partnerkit.execute import skip_iri_grammars as skip
 
@@ -396,7 +399,10 @@ def serve(listen_fd: int, modules, skip_iri_grammars: bool = False,
         for key, _ in selector.select():
             if key.data == "owner":
                 if not os.read(key.fd, 4096):
-                    return  # the owner closed our standard input, or ended
+                    # the owner closed our standard input, or ended. The kernels are processes
+                    # of their own; tearing down the imported libraries object by object would
+                    # only keep the owner waiting
+                    _exit(0)
             elif key.data == "child":
                 try:
                     os.read(wake_r, 4096)

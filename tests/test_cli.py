@@ -207,3 +207,40 @@ def test_backend_url_runs_the_rollup_on_that_connection(capsys):
     code, _, err = run(capsys, "kpis", "--quarter", "2026Q3", "--data", SAMPLE,
                        "--backend", "nosuch://")
     assert code == 2 and "nosuch" in err
+
+
+# ---------------------------------------------------------------------------- the command itself
+
+
+def command(*argv, **kwargs):
+    """The ``partnerkit`` command as a shell runs it (``run``, not ``main``)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "partnerkit.cli", *argv], capture_output=True,
+                          text=True, timeout=120, **kwargs)
+
+
+def test_the_command_exits_with_the_code_main_returns_and_flushes_its_output(tmp_path):
+    done = command("--version")
+    assert done.returncode == 0 and done.stdout.strip().startswith("partnerkit ")
+    done = command("report", "--bogus")
+    assert done.returncode == 2 and "unrecognized arguments: --bogus" in done.stderr
+    # a JSON document written to a pipe arrives whole, though the process leaves at once
+    done = command("kpis", "--data", SAMPLE, "--quarter", "2026Q3", "--json")
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["quarter"] == "2026Q3"
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "partnerkit.cli", "kpis", "--data", SAMPLE,
+                                "--quarter", "2026Q3", "--by", "partner", "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.read(10) == b'{\n  "quart'  # then stop reading, as `| head` does
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err
