@@ -42,7 +42,11 @@ def test_environment_yml_mirrors_pyproject_core_and_notebooks():
 
 
 def test_console_script_points_at_the_cli():
-    assert _pyproject()["scripts"]["partnerkit"] == "partnerkit.cli:main"
+    # run() is main() plus a quick exit; the module's own __main__ uses it too
+    assert _pyproject()["scripts"]["partnerkit"] == "partnerkit.cli:run"
+    from partnerkit import cli
+
+    assert callable(cli.run)
 
 
 def test_readme_shows_the_two_commands_and_ci_calls_make_test():
