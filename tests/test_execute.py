@@ -1,5 +1,6 @@
 """Executing notebooks: warm-up imports, kernels started early, the run's life cycle."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from partnerkit.execute import NotebookRun, notebook_imports, notebook_parameter
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "notebooks"
 QUICK, FAILING, WARM = FIXTURES / "quick", FIXTURES / "failing", FIXTURES / "warm"
+FIGURES = FIXTURES / "figures"
 
 
 def write_notebook(path: Path, *sources: str, parameters: str | None = None) -> Path:
@@ -154,3 +156,30 @@ def test_jobs_limits_the_kernels_started_at_once(tmp_path):
     assert NotebookRun(three, tmp_path, jobs=2).jobs == 2
     assert NotebookRun(three, tmp_path).jobs == 3  # default: every notebook at once
     assert NotebookRun(three, tmp_path, jobs=9).jobs == 3
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["own-kernel", "forked-kernel"])
+def test_a_figure_left_open_is_drawn_only_for_its_image(tmp_path, fork):
+    with NotebookRun([FIGURES / "01_drawn_once.ipynb"], tmp_path, fork=fork) as run:
+        run.start({"quarter": "2026Q1"})
+        [done] = run.wait()
+    assert done.error is None
+    nb = nbformat.read(str(tmp_path / "01_drawn_once.ipynb"), as_version=4)
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if "image/png" in o.get("data", {})]
+    assert len(images) == 1  # the open figure is shown once, the saved one not at all
+    draws = ast.literal_eval(outputs(tmp_path / "01_drawn_once.ipynb")[-1])
+    # showing it took as many draws as one savefig of the same figure; a stock kernel
+    # draws it once more at the end of the cell (matplotlib's own hook)
+    assert draws["saved"] >= 1
+    assert draws["shown"] == draws["saved"]
+
+
+def test_without_the_hook_a_stock_kernel_draws_the_open_figure_once_more(tmp_path, monkeypatch):
+    monkeypatch.setattr(execute, "FIGURES_SHOWN_FIRST", "")
+    with NotebookRun([FIGURES / "01_drawn_once.ipynb"], tmp_path, fork=False) as run:
+        run.start({"quarter": "2026Q1"})
+        [done] = run.wait()
+    assert done.error is None
+    draws = ast.literal_eval(outputs(tmp_path / "01_drawn_once.ipynb")[-1])
+    assert draws["shown"] == draws["saved"] + 1
