@@ -1056,6 +1056,25 @@ def _backfill_worker(templates=(None, None)) -> None:
     use_shared_templates(*templates)
 
 
+#: Imported once by the server a backfill's quarter processes are forked from.
+BACKFILL_PRELOAD = "partnerkit.backfill_preload"
+
+
+def _quarter_processes(multiprocessing):
+    """How a backfill starts its quarter processes.
+
+    Forked from a server that has imported :data:`BACKFILL_PRELOAD` (never
+    from this process, which may hold threads, DuckDB's or BLAS's, that a fork
+    would copy mid-lock); spawned, each importing for itself, where there is
+    no fork server.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([BACKFILL_PRELOAD])
+    return context
+
+
 def _run_backfill(todo: list[ReportRequest], jobs, quarters, progress: bool,
                   shared_metrics, templates=(None, None)) -> dict:
     """Run the quarters in processes that start while ``shared_metrics()`` computes their input.
@@ -1070,8 +1089,7 @@ def _run_backfill(todo: list[ReportRequest], jobs, quarters, progress: bool,
     if todo:
         workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
         bar = _progress(len(todo), f"{quarters[0]}..{quarters[-1]}", progress)
-        # spawn, not fork: the parent may hold threads (DuckDB, BLAS) a fork would copy mid-lock
-        context = multiprocessing.get_context("spawn")
+        context = _quarter_processes(multiprocessing)
         with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                  initializer=_backfill_worker,
                                  initargs=(tuple(templates),)) as pool:

@@ -456,6 +456,31 @@ def test_quarter_waiting_for_shared_metrics_stops_at_the_failure_note(tmp_path, 
     assert archive._kpis_from_state(request).partner_ids
 
 
+def _what_this_process_has(modules):
+    """Run in a quarter process: which modules it had before its task, and the IRI grammars."""
+    return {m: m in sys.modules for m in modules}, "rfc3987_syntax" in sys.modules and \
+        sys.modules["rfc3987_syntax"] is None
+
+
+def test_quarter_processes_start_with_the_report_libraries_imported():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from partnerkit.backfill_preload import MODULES
+
+    context = archive._quarter_processes(multiprocessing)
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        assert context.get_start_method() == "spawn"
+        pytest.skip("no fork server here: each quarter imports for itself")
+    assert context.get_start_method() == "forkserver"
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        imported, iri_skipped = pool.submit(_what_this_process_has, MODULES).result()
+    assert imported == {m: True for m in MODULES}
+    assert "papermill" in imported and "partnerkit.report" in imported
+    # the grammars were left out before jsonschema came in, as in every report process
+    assert iri_skipped
+
+
 # ---------------------------------------------------------------------------- building blocks
 
 
