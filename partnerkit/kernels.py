@@ -35,6 +35,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import selectors
@@ -314,7 +315,9 @@ def _python_resolved(argv) -> list[str]:
     return argv
 
 
+@functools.lru_cache(maxsize=None)
 def _forked_manager_class():
+    # built on first use: jupyter_client is imported only when a kernel is asked for
     from jupyter_client.manager import AsyncKernelManager
 
     class _ForkedKernelManager(AsyncKernelManager):
@@ -335,7 +338,7 @@ def _forked_manager_class():
     return _ForkedKernelManager
 
 
-def ForkedKernelManager(*args, template: str | None = None, **kwargs):
+def ForkedKernelManager(*args, template: str | None = None, **kwargs):  # noqa: N802
     """A jupyter_client ``AsyncKernelManager`` that asks ``template`` for its kernel.
 
     Parameters
@@ -345,11 +348,7 @@ def ForkedKernelManager(*args, template: str | None = None, **kwargs):
     *args, **kwargs
         As for ``jupyter_client.AsyncKernelManager``.
     """
-    global ForkedKernelManager
-    cls = _forked_manager_class()
-    # one class for every later call (jupyter_client is imported only when kernels are asked for)
-    ForkedKernelManager = cls  # noqa: N806
-    return cls(*args, template=template, **kwargs)
+    return _forked_manager_class()(*args, template=template, **kwargs)
 
 
 # ---------------------------------------------------------------------------- the template
