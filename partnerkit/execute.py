@@ -16,6 +16,11 @@ over the parameters::
 Leaving the ``with`` block early (an error while computing) shuts the waiting
 kernels down; nothing is executed.
 
+With more than one notebook, the kernels are forks of one process that has
+imported their libraries once (see :mod:`partnerkit.kernels`). The kernels
+show each figure a cell leaves open without matplotlib drawing it once more
+first (:data:`FIGURES_SHOWN_FIRST`).
+
 Every executed notebook is what papermill would write by itself: the kernel's
 warm-up binds no names in the notebook's namespace and counts no execution, so
 a cell that forgot an import still fails.

@@ -33,6 +33,9 @@ from partnerkit.periods import Quarter
 from partnerkit.stats import newcombe_difference, wilson_interval
 
 ALL = "all"
+#: The metrics read from the telemetry rollup: computed after the others, while the rollup
+#: runs (see :meth:`Kpis._rollup_ahead`).
+ROLLUP_METRICS = ("sync_error_rate", "weekly_active_connections", "active_to_install_ratio")
 DEFAULT_MIN_SAMPLE = 10
 
 
@@ -196,9 +199,24 @@ class Kpis:
         """Whether sync events and installs are there (without starting the engine)."""
         return self.dataset.sync_events is not None and self._installs is not None
 
-    @cached_property
+    @property
     def telemetry(self):
-        """The telemetry engine over ``sync_events`` (None without events or installs)."""
+        """The telemetry engine over ``sync_events`` (None without events or installs).
+
+        Waits for a rollup started ahead (see :meth:`_rollup_ahead`) and raises
+        what it raised: the engine is used by one thread at a time.
+        """
+        self._settle()
+        return self._engine
+
+    def _settle(self) -> None:
+        """Wait for the queries started ahead; raise what they raised."""
+        pending = self.__dict__.pop("_pending_rollup", None)
+        if pending is not None:
+            pending.result()
+
+    @cached_property
+    def _engine(self):
         from partnerkit.telemetry import TelemetryEngine
 
         if self.dataset.sync_events is None or self._installs is None:
@@ -219,13 +237,56 @@ class Kpis:
         return (Quarter.of(first, self.fiscal_year_start_month),
                 Quarter.of(last, self.fiscal_year_start_month))
 
-    def _rollup(self, q: Quarter):
-        """One engine query covering the whole span (or q alone when outside it)."""
+    def _rollup_window(self, q: Quarter) -> tuple[Quarter, Quarter]:
         first, last = self._telemetry_span
         if not first <= q <= last:
             first = last = q
+        return first, last
+
+    def _rollup(self, q: Quarter):
+        """One engine query covering the whole span (or q alone when outside it)."""
+        first, last = self._rollup_window(q)
         return self.telemetry.rollup(first.start, last.end_exclusive,
                                      fiscal_year_start_month=self.fiscal_year_start_month)
+
+    def _rollup_ahead(self, quarters, metric_ids) -> list[str]:
+        """Start the rollups ``quarters`` need on a thread of their own; the order to compute.
+
+        A rollup is one engine query, which DuckDB runs on its own threads without
+        holding the GIL: started before the metrics that do not read it, it runs
+        while they are computed. Returns ``metric_ids`` with the ones reading the
+        rollup last. The engine is built here, on the caller's thread; the next use
+        of :attr:`telemetry` waits for the query.
+        """
+        order = sorted(metric_ids, key=lambda m: m in ROLLUP_METRICS)
+        if (not set(metric_ids) & set(ROLLUP_METRICS) or not self.has_telemetry
+                or "_pending_rollup" in self.__dict__):
+            return order
+        from concurrent.futures import ThreadPoolExecutor
+
+        engine = self.telemetry
+        quarters = [self.quarter(q) for q in quarters]
+        started = self.__dict__.setdefault("_rollups_started", set())
+        windows = sorted({self._rollup_window(q) for q in quarters} - started)
+        weeks = self.__dict__.setdefault("_active_weeks", {})
+        mondays = [m for m in dict.fromkeys(q.last_full_week() for q in quarters)
+                   if m not in weeks]
+        if not windows and not mondays:
+            return order
+        started.update(windows)
+        fiscal = self.fiscal_year_start_month
+
+        def run():
+            for first, last in windows:
+                engine.rollup(first.start, last.end_exclusive, fiscal_year_start_month=fiscal)
+            for monday in mondays:  # what weekly_active_connections reads besides
+                if monday not in weeks:
+                    weeks[monday] = _active_connections(engine, monday)
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup")
+        self.__dict__["_pending_rollup"] = pool.submit(run)
+        pool.shutdown(wait=False)
+        return order
 
     def _rolled(self, q: Quarter, view: str, by: str | None) -> pd.DataFrame:
         """A view of the rollup covering q (``weekly_active`` or ``error_rates``), built once
@@ -242,11 +303,10 @@ class Kpis:
 
         Returns ``connection_id, integration_id, partner_id``; cached per week.
         """
+        engine = self.telemetry  # first: a query started ahead may be filling the cache
         cache = self.__dict__.setdefault("_active_weeks", {})
         if monday not in cache:
-            weeks = self.telemetry.connection_weeks(monday, monday + pd.Timedelta(days=7))
-            cache[monday] = weeks.loc[weeks["ok_events"] > 0,
-                                      ["connection_id", "integration_id", "partner_id"]]
+            cache[monday] = _active_connections(engine, monday)
         return cache[monday]
 
     @cached_property
@@ -282,6 +342,7 @@ class Kpis:
 
         from dataclasses import replace as with_fields
 
+        self._settle()  # nothing half-written by a query started ahead
         dataset = self.dataset
         # paths made absolute: the file is read by kernels whose working folder differs
         events = dataset.sync_events
@@ -337,7 +398,9 @@ class Kpis:
         q = self.quarter(q)
         if scope != ALL and scope not in self._partner_set:
             raise KeyError(f"unknown partner id {scope!r}")
-        return {m: self.scoped(q, m)[scope] for m in (metrics or list(CATALOGUE))}
+        ids = metrics or list(CATALOGUE)
+        columns = {m: self.scoped(q, m) for m in self._rollup_ahead([q], ids)}
+        return {m: columns[m][scope] for m in ids}
 
     def scoped(self, q, metric_id: str) -> dict[str, MetricValue]:
         """One metric for one quarter, for the company and every partner at once.
@@ -360,7 +423,7 @@ class Kpis:
         """Every metric for every partner."""
         q = self.quarter(q)
         ids = metrics or list(CATALOGUE)
-        columns = {m: self.scoped(q, m) for m in ids}
+        columns = {m: self.scoped(q, m) for m in self._rollup_ahead([q], ids)}
         return {p: {m: columns[m][p] for m in ids} for p in self.partner_ids}
 
     def series(self, metric_id: str, quarters, scope: str = ALL) -> pd.DataFrame:
@@ -399,6 +462,10 @@ class Kpis:
         """
         metrics = metrics or list(CATALOGUE)
         scopes = scopes or [ALL, *self.partner_ids]
+        quarters = [self.quarter(q) for q in quarters]
+        for metric_id in self._rollup_ahead(quarters, metrics):
+            for q in quarters:
+                self.scoped(q, metric_id)
         rows = []
         for q in quarters:
             label = str(self.quarter(q))
@@ -472,8 +539,9 @@ class Kpis:
               id_column: str = "opportunity_id", details: bool = False) -> dict[str, MetricValue]:
         """Sum ``amount`` per scope: company rows once, partner rows per partner."""
         groups = _ids_by_partner(partner_rows, id_column)
-        totals = partner_rows.groupby("partner_id")["amount"].sum()
-        counts = partner_rows.groupby("partner_id").size()
+        # plain dicts: one lookup per partner, hundreds of partners
+        totals = partner_rows.groupby("partner_id")["amount"].sum().to_dict()
+        counts = partner_rows.groupby("partner_id").size().to_dict()
 
         def value(total, n, records):
             extra = {"count": int(n)} if details else {}
@@ -497,8 +565,8 @@ class Kpis:
                what: str) -> dict[str, MetricValue]:
         """A rate per scope: share of rows whose ``success`` column is true."""
         groups = _ids_by_partner(partner_rows, id_column)
-        wins = partner_rows.groupby("partner_id")[success].sum()
-        counts = partner_rows.groupby("partner_id").size()
+        wins = partner_rows.groupby("partner_id")[success].sum().to_dict()
+        counts = partner_rows.groupby("partner_id").size().to_dict()
         company = self._rate(metric_id, int(company_rows[success].sum()), int(len(company_rows)),
                              _ids(company_rows[id_column]), what)
         return self._each(company, lambda p: self._rate(
@@ -602,23 +670,29 @@ class Kpis:
         still_open = integrations.loc[(integrations["scoped_date"] <= q.end) & (
             integrations["live_date"].isna() | (integrations["live_date"] > q.end))]
         still_open = still_open.assign(age=(q.end - still_open["scoped_date"]).dt.days)
-        live_by = dict(tuple(live.groupby("partner_id")))
-        open_by = dict(tuple(still_open.groupby("partner_id")))
 
-        def value(live_rows, open_rows):
-            details = {"open": int(len(open_rows)),
-                       "open_median_age_days": (float(open_rows["age"].median())
-                                                if len(open_rows) else None),
-                       "open_records": _ids(open_rows["integration_id"])}
-            if live_rows.empty:
+        def value(n_live, median_days, live_ids, n_open, median_age, open_ids):
+            details = {"open": int(n_open),
+                       "open_median_age_days": float(median_age) if n_open else None,
+                       "open_records": open_ids}
+            if not n_live:
                 return MetricValue("time_to_live_days", None, n=0, details=details,
                                    reason="no integration went live in the quarter")
-            return MetricValue("time_to_live_days", float(live_rows["days"].median()),
-                               n=int(len(live_rows)), records=_ids(live_rows["integration_id"]),
-                               details=details)
+            return MetricValue("time_to_live_days", float(median_days), n=int(n_live),
+                               records=live_ids, details=details)
 
-        return self._each(value(live, still_open), lambda p: value(
-            live_by.get(p, live.iloc[:0]), open_by.get(p, still_open.iloc[:0])))
+        # per partner from one groupby each, not a frame per partner
+        live_days = live.groupby("partner_id")["days"].agg(["size", "median"])
+        open_ages = still_open.groupby("partner_id")["age"].agg(["size", "median"])
+        live_n, live_median = live_days["size"].to_dict(), live_days["median"].to_dict()
+        open_n, open_median = open_ages["size"].to_dict(), open_ages["median"].to_dict()
+        live_ids = _ids_by_partner(live, "integration_id")
+        open_ids = _ids_by_partner(still_open, "integration_id")
+        return self._each(
+            value(len(live), live["days"].median(), _ids(live["integration_id"]),
+                  len(still_open), still_open["age"].median(), _ids(still_open["integration_id"])),
+            lambda p: value(live_n.get(p, 0), live_median.get(p), live_ids.get(p, []),
+                            open_n.get(p, 0), open_median.get(p), open_ids.get(p, [])))
 
     def _no_telemetry(self, metric_id):
         return self._all_missing(metric_id, "sync_events" if self.dataset.sync_events is None
@@ -633,6 +707,7 @@ class Kpis:
         per_partner = self._rolled(q, "error_rates", "partner")
         per_partner = per_partner.loc[per_partner["quarter"] == str(q)].groupby("partner_id")[
             ["attempts", "errors"]].sum()
+        attempts, errors = per_partner["attempts"].to_dict(), per_partner["errors"].to_dict()
         # the records are the connections installed at some time during the quarter
         installs = self._installs
         during = installs.loc[(installs["installed_at"] < q.end_exclusive) & (
@@ -651,8 +726,7 @@ class Kpis:
         return self._each(
             value(company["attempts"].sum(), company["errors"].sum(),
                   _ids(during["connection_id"])),
-            lambda p: value(per_partner["attempts"].get(p, 0), per_partner["errors"].get(p, 0),
-                            groups.get(p, [])))
+            lambda p: value(attempts.get(p, 0), errors.get(p, 0), groups.get(p, [])))
 
     # ------------------------------------------------------------------ outcome tier: usage
 
@@ -892,6 +966,12 @@ class Kpis:
         """Integrated minus not-integrated renewal rate, Newcombe interval."""
         return self._lifts("retention_lift", "renewal_rate_integrated",
                            "renewal_rate_not_integrated", q)
+
+
+def _active_connections(engine, monday: pd.Timestamp) -> pd.DataFrame:
+    """Connections with an ok sync event in the week starting ``monday``."""
+    weeks = engine.connection_weeks(monday, monday + pd.Timedelta(days=7))
+    return weeks.loc[weeks["ok_events"] > 0, ["connection_id", "integration_id", "partner_id"]]
 
 
 def _ids_by_partner(rows: pd.DataFrame, id_column: str) -> dict[str, list[str]]:

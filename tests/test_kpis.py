@@ -308,3 +308,44 @@ def test_company_buckets_partition_pipeline_and_never_double_count(dataset):
     per_partner = sum(kpis.compute(Q, p)["influenced_pipeline"].value for p in ("P1", "P2"))
     assert per_partner >= q3["influenced_pipeline"].value - 1e-9 or \
         q3["influenced_pipeline"].value == 0
+
+
+# ---------------------------------------------------------------------------- rollup ahead
+
+
+def test_the_rollup_runs_on_its_own_thread_while_the_other_metrics_are_computed(monkeypatch):
+    import threading
+
+    from partnerkit.telemetry import TelemetryEngine
+
+    calls = []
+    real = TelemetryEngine.rollup
+
+    def recorded(self, *args, **kwargs):
+        calls.append(threading.current_thread().name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TelemetryEngine, "rollup", recorded)
+    ahead = Kpis(load_dataset(TINY)).company("2026Q3")
+    assert calls and calls[0].startswith("rollup")
+    # the same numbers as metric by metric on this thread, where nothing runs ahead
+    one_by_one = Kpis(load_dataset(TINY))
+    for metric_id in ("weekly_active_connections", "sync_error_rate", "active_to_install_ratio"):
+        alone = one_by_one.scoped("2026Q3", metric_id)["all"]
+        assert (ahead[metric_id].value, ahead[metric_id].records, ahead[metric_id].details) \
+            == (alone.value, alone.records, alone.details)
+    assert calls[-1] == threading.current_thread().name
+
+
+def test_a_rollup_that_fails_ahead_raises_where_the_metrics_need_it(monkeypatch):
+    from partnerkit.telemetry import TelemetryEngine
+
+    def broken(self, *args, **kwargs):
+        raise OSError("sync_events.parquet: truncated file")
+
+    monkeypatch.setattr(TelemetryEngine, "rollup", broken)
+    kpis = Kpis(load_dataset(TINY))
+    with pytest.raises(OSError, match="truncated file"):
+        kpis.company("2026Q3")
+    # the metrics that do not read telemetry still answer
+    assert kpis.compute("2026Q3", metrics=["meetings_held"])["meetings_held"].records == ["A1", "A2"]
