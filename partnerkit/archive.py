@@ -52,8 +52,9 @@ from pathlib import Path
 from typing import Any
 
 from partnerkit import __version__
-from partnerkit.execute import NotebookRun, notebook_imports, notebook_parameters, skip_iri_grammars
-from partnerkit.kernels import KernelTemplate, use_shared_templates
+from partnerkit.execute import (NotebookRun, call_template, kernel_template, notebook_parameters,
+                                skip_iri_grammars)
+from partnerkit.kernels import use_shared_templates
 from partnerkit.periods import Quarter, previous_quarters
 
 #: Archive folder names: ``2026Q3`` and its revisions ``2026Q3-r2``, ``2026Q3-r3``...
@@ -777,6 +778,14 @@ def _html_pages(partial: Path, title, overall, run: NotebookRun):
     return page
 
 
+def _report_run(notebooks, partial: Path, request: ReportRequest, title, overall) -> NotebookRun:
+    """The run of a report's notebooks; each executed notebook becomes an HTML page."""
+    run = NotebookRun(notebooks, partial / "notebooks", request.notebook_jobs, request.progress,
+                      call_imports=HTML_EXPORT_IMPORTS, call_warm_up=HTML_WARM_UP)
+    run.after = _html_pages(partial, title, overall, run)
+    return run
+
+
 def run_report(request: ReportRequest, dataset=None, on_loaded=None) -> ReportResult:
     """Archive one quarter: metrics, drill-downs, executed notebooks, HTML, manifest.
 
@@ -829,10 +838,7 @@ def run_report(request: ReportRequest, dataset=None, on_loaded=None) -> ReportRe
     def title(source: Path) -> str:
         return f"Partnerships {label}: {source.stem.split('_', 1)[-1].replace('_', ' ')}"
 
-    run = NotebookRun(notebooks, partial / "notebooks", request.notebook_jobs, request.progress,
-                      call_imports=HTML_EXPORT_IMPORTS,
-                      call_warm_up=HTML_WARM_UP)
-    run.after = _html_pages(partial, title, overall, run)
+    run = _report_run(notebooks, partial, request, title, overall)
     with _staged(partial, overall), run:
         if request.state is not None:
             kpis = _kpis_from_state(request)
@@ -924,11 +930,8 @@ def run_partner_report(request: ReportRequest, dataset=None) -> ReportResult:
     started = _now()
     partial = _new_partial(out, f"{label}-{folder_name(request.partner)}")
     overall = _progress(len(notebooks) + 2, f"{label} {request.partner}", request.progress)
-    run = NotebookRun(notebooks, partial / "notebooks", request.notebook_jobs, request.progress,
-                      call_imports=HTML_EXPORT_IMPORTS,
-                      call_warm_up=HTML_WARM_UP)
-    run.after = _html_pages(partial, lambda _: f"Partnerships {label}: partner "
-                                               f"{request.partner}", overall, run)
+    run = _report_run(notebooks, partial, request,
+                      lambda _: f"Partnerships {label}: partner {request.partner}", overall)
     with _staged(partial, overall), run:
         run.start(_parameters(request, quarter))
         kpis = _kpis(dataset, request)
@@ -1037,9 +1040,8 @@ def backfill(request: ReportRequest, first, last, jobs: int | None = None,
         if todo:
             notebooks = report_notebooks(request.notebooks_dir or default_notebooks_dir(), False)
             # every quarter's kernels and pages are forks of the same two templates
-            with KernelTemplate([m for nb in notebooks for m in notebook_imports(nb)]) as kernels, \
-                    KernelTemplate(HTML_EXPORT_IMPORTS, skip_iri_grammars=True,
-                                   warm_up=HTML_WARM_UP) as calls:
+            with kernel_template(notebooks) as kernels, \
+                    call_template(HTML_EXPORT_IMPORTS, HTML_WARM_UP) as calls:
                 results.update(_run_backfill(todo, jobs, quarters, request.progress,
                                              shared_metrics, (kernels.address, calls.address)))
     finally:
@@ -1060,7 +1062,7 @@ def _backfill_worker(templates=(None, None)) -> None:
 BACKFILL_PRELOAD = "partnerkit.backfill_preload"
 
 
-def _quarter_processes(multiprocessing):
+def _quarter_processes():
     """How a backfill starts its quarter processes.
 
     Forked from a server that has imported :data:`BACKFILL_PRELOAD` (never
@@ -1068,6 +1070,8 @@ def _quarter_processes(multiprocessing):
     would copy mid-lock); spawned, each importing for itself, where there is
     no fork server.
     """
+    import multiprocessing
+
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
@@ -1082,14 +1086,13 @@ def _run_backfill(todo: list[ReportRequest], jobs, quarters, progress: bool,
     ``templates`` are the addresses of the kernel and call templates every
     quarter shares (see :func:`partnerkit.kernels.use_shared_templates`).
     """
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     results = {}
     if todo:
         workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
         bar = _progress(len(todo), f"{quarters[0]}..{quarters[-1]}", progress)
-        context = _quarter_processes(multiprocessing)
+        context = _quarter_processes()
         with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                  initializer=_backfill_worker,
                                  initargs=(tuple(templates),)) as pool:

@@ -472,11 +472,10 @@ def run() -> NoReturn:
 
     A report has imported pandas, DuckDB, matplotlib and nbconvert by the time
     it ends; freeing their objects one by one at interpreter exit takes about
-    half a second, which the operating system does at once. The exit handlers
-    still run and the standard streams are flushed; every file the commands
-    write is closed before :func:`main` returns.
+    half a second (see :func:`partnerkit.kernels.exit_now`). Every file the
+    commands write is closed before :func:`main` returns.
     """
-    import atexit
+    from partnerkit.kernels import exit_now
 
     try:
         code = main()
@@ -485,15 +484,7 @@ def run() -> NoReturn:
         # quietly, with nothing more written to the closed pipe
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 1
-    try:
-        atexit._run_exitfuncs()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass  # a closed pipe (``partnerkit ... | head``) loses nothing of ours
-    finally:
-        os._exit(code)
+    exit_now(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,6 +49,8 @@ __all__ = [
     "FIGURES_SHOWN_FIRST",
     "KERNEL_NAME",
     "Executed",
+    "call_template",
+    "kernel_template",
     "NotebookRun",
     "execute_notebook",
     "notebook_imports",
@@ -218,6 +220,21 @@ FIGURES_SHOWN_FIRST = (
     "        inline.flush_figures()\n"
     "get_ipython().events.register('post_execute', __partnerkit_show_figures)\n"
     "del __partnerkit_show_figures\n")
+
+
+def kernel_template(notebooks, kernel_name: str = KERNEL_NAME) -> KernelTemplate:
+    """The (unstarted) template the notebooks' kernels are forked from.
+
+    One process imports what every notebook imports; each kernel is a fork of it.
+    """
+    return KernelTemplate([m for nb in notebooks for m in notebook_imports(nb)], kernel_name)
+
+
+def call_template(imports, warm_up: str | None = None,
+                  kernel_name: str = KERNEL_NAME) -> KernelTemplate:
+    """The (unstarted) template of :meth:`NotebookRun.call`: a process of its own, so
+    that what the calls import (nbconvert, say) does not leak into the kernels."""
+    return KernelTemplate(imports, kernel_name, skip_iri_grammars=True, warm_up=warm_up)
 
 
 # ---------------------------------------------------------------------------- one notebook
@@ -475,16 +492,11 @@ class NotebookRun:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._template_address, self._calls_address = shared_templates()
         if self._template_address is None and self.fork:
-            # one process imports what every notebook imports; each kernel is a fork of it
-            self._template = KernelTemplate(
-                [m for nb in self.notebooks for m in notebook_imports(nb)],
-                self.kernel_name).start()
+            self._template = kernel_template(self.notebooks, self.kernel_name).start()
             self._template_address = self._template.address
         if self._calls_address is None and self.fork and self.call_imports:
-            # another for the calls: what they import must not leak into the kernels
-            self._calls_template = KernelTemplate(self.call_imports, self.kernel_name,
-                                                  skip_iri_grammars=True,
-                                                  warm_up=self.call_warm_up).start()
+            self._calls_template = call_template(self.call_imports, self.call_warm_up,
+                                                 self.kernel_name).start()
             self._calls_address = self._calls_template.address
         self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="notebook")
         self._futures = [self._pool.submit(self._one, i, nb)

@@ -45,6 +45,7 @@ import struct
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 __all__ = [
     "INLINE_BACKEND",
@@ -52,6 +53,7 @@ __all__ = [
     "KernelTemplate",
     "TemplateCallError",
     "call",
+    "exit_now",
     "forkable",
     "kernel_command_prefix",
     "shared_templates",
@@ -399,9 +401,9 @@ def serve(listen_fd: int, modules, skip_iri_grammars: bool = False,
             if key.data == "owner":
                 if not os.read(key.fd, 4096):
                     # the owner closed our standard input, or ended. The kernels are processes
-                    # of their own; tearing down the imported libraries object by object would
-                    # only keep the owner waiting
-                    _exit(0)
+                    # of their own; a teardown of the imported libraries would only keep the
+                    # owner waiting
+                    exit_now(0)
             elif key.data == "child":
                 try:
                     os.read(wake_r, 4096)
@@ -461,7 +463,7 @@ def _fork(conn: socket.socket, inherited) -> int | None:
 
             traceback.print_exc()
         finally:
-            _exit(code)
+            exit_now(code)
     for fd in fds:
         os.close(fd)
     if "call" not in request:
@@ -555,10 +557,16 @@ def _exit_with_launcher(conn: socket.socket) -> None:
     os._exit(1)
 
 
-def _exit(code: int) -> None:
+def exit_now(code: int) -> NoReturn:
+    """End this process with ``code`` without tearing down what it imported.
+
+    The exit handlers run (a kernel's own clean-up, its connection file, runs
+    as it would at interpreter exit) and the standard streams are flushed;
+    freeing every object of pandas, matplotlib and the like one by one is left
+    to the operating system, which does it at once.
+    """
     import atexit
 
-    # a kernel's own clean-up (its connection file) runs as it would at interpreter exit
     try:
         atexit._run_exitfuncs()
     finally:
@@ -566,7 +574,7 @@ def _exit(code: int) -> None:
             try:
                 stream.flush()
             except Exception:
-                pass
+                pass  # a closed pipe (``partnerkit ... | head``): nothing more to say there
         os._exit(code)
 
 

@@ -280,8 +280,7 @@ class Kpis:
             for first, last in windows:
                 engine.rollup(first.start, last.end_exclusive, fiscal_year_start_month=fiscal)
             for monday in mondays:  # what weekly_active_connections reads besides
-                if monday not in weeks:
-                    weeks[monday] = _active_connections(engine, monday)
+                weeks[monday] = _active_connections(engine, monday)
 
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup")
         self.__dict__["_pending_rollup"] = pool.submit(run)
@@ -399,7 +398,7 @@ class Kpis:
         if scope != ALL and scope not in self._partner_set:
             raise KeyError(f"unknown partner id {scope!r}")
         ids = metrics or list(CATALOGUE)
-        columns = {m: self.scoped(q, m) for m in self._rollup_ahead([q], ids)}
+        columns = self._columns(q, ids)
         return {m: columns[m][scope] for m in ids}
 
     def scoped(self, q, metric_id: str) -> dict[str, MetricValue]:
@@ -423,8 +422,12 @@ class Kpis:
         """Every metric for every partner."""
         q = self.quarter(q)
         ids = metrics or list(CATALOGUE)
-        columns = {m: self.scoped(q, m) for m in self._rollup_ahead([q], ids)}
+        columns = self._columns(q, ids)
         return {p: {m: columns[m][p] for m in ids} for p in self.partner_ids}
+
+    def _columns(self, q: Quarter, ids: list[str]) -> dict[str, dict[str, MetricValue]]:
+        """:meth:`scoped` for each metric of q, the rollup's readers computed last."""
+        return {m: self.scoped(q, m) for m in self._rollup_ahead([q], ids)}
 
     def series(self, metric_id: str, quarters, scope: str = ALL) -> pd.DataFrame:
         """One metric over several quarters (the preparation is shared, not redone).
@@ -468,7 +471,7 @@ class Kpis:
                 self.scoped(q, metric_id)
         rows = []
         for q in quarters:
-            label = str(self.quarter(q))
+            label = str(q)
             for metric_id in metrics:
                 values = self.scoped(q, metric_id)
                 for scope in scopes:

@@ -468,7 +468,7 @@ def test_quarter_processes_start_with_the_report_libraries_imported():
 
     from partnerkit.backfill_preload import MODULES
 
-    context = archive._quarter_processes(multiprocessing)
+    context = archive._quarter_processes()
     if "forkserver" not in multiprocessing.get_all_start_methods():
         assert context.get_start_method() == "spawn"
         pytest.skip("no fork server here: each quarter imports for itself")
