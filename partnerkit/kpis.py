@@ -262,10 +262,16 @@ class Kpis:
         if (not set(metric_ids) & set(ROLLUP_METRICS) or not self.has_telemetry
                 or "_pending_rollup" in self.__dict__):
             return order
+        # only the quarters whose rollup readers are not cached yet: a kernel answering from
+        # saved metrics never builds the engine (importing ibis costs it a second of CPU)
+        quarters = [q for q in map(self.quarter, quarters)
+                    if any((str(q), m) not in self._cache
+                           for m in ROLLUP_METRICS if m in metric_ids)]
+        if not quarters:
+            return order
         from concurrent.futures import ThreadPoolExecutor
 
         engine = self.telemetry
-        quarters = [self.quarter(q) for q in quarters]
         started = self.__dict__.setdefault("_rollups_started", set())
         windows = sorted({self._rollup_window(q) for q in quarters} - started)
         weeks = self.__dict__.setdefault("_active_weeks", {})
@@ -302,10 +308,10 @@ class Kpis:
 
         Returns ``connection_id, integration_id, partner_id``; cached per week.
         """
-        engine = self.telemetry  # first: a query started ahead may be filling the cache
+        self._settle()  # first: a query started ahead may be filling the cache
         cache = self.__dict__.setdefault("_active_weeks", {})
         if monday not in cache:
-            cache[monday] = _active_connections(engine, monday)
+            cache[monday] = _active_connections(self.telemetry, monday)
         return cache[monday]
 
     @cached_property
@@ -808,13 +814,20 @@ class Kpis:
         return out
 
     def _company_deals(self, credit: str) -> pd.DataFrame:
-        deals = self.attribution.deals
-        rows = deals.loc[deals["bucket"] == credit]
-        if credit == "sourced":
-            return rows.assign(credit_date=rows["created_date"])
-        if credit == "influenced":
-            return rows.assign(credit_date=rows["first_influence_date"])
-        return rows
+        """The deals of one bucket, each once, with the date that credits it.
+
+        The same for every quarter: selected once per bucket.
+        """
+        cache = self.__dict__.setdefault("_bucket_deals", {})
+        if credit not in cache:
+            deals = self.attribution.deals
+            rows = deals.loc[deals["bucket"] == credit]
+            if credit == "sourced":
+                rows = rows.assign(credit_date=rows["created_date"])
+            elif credit == "influenced":
+                rows = rows.assign(credit_date=rows["first_influence_date"])
+            cache[credit] = rows
+        return cache[credit]
 
     def _needs_attributions(self, metric_id) -> dict[str, MetricValue] | None:
         """Without partner tags no deal can be told apart: not measured, never 0."""
@@ -978,18 +991,35 @@ def _active_connections(engine, monday: pd.Timestamp) -> pd.DataFrame:
 
 
 def _ids_by_partner(rows: pd.DataFrame, id_column: str) -> dict[str, list[str]]:
-    """partner_id -> sorted distinct ids of the rows credited to it."""
-    if rows.empty:
+    """partner_id -> sorted distinct ids of the rows credited to it.
+
+    Plain numpy on the two columns: it is called for every metric, quarter and
+    scope, mostly on a few hundred rows, where a DataFrame's own overhead is most
+    of the cost.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"partner_id": ["P2", "P1", "P2", None, "P2"],
+    ...                      "opportunity_id": ["O3", "O1", "O2", "O4", "O3"]})
+    >>> _ids_by_partner(rows, "opportunity_id")
+    {'P1': ['O1'], 'P2': ['O2', 'O3']}
+    """
+    partners = rows["partner_id"].to_numpy(dtype=object)
+    records = rows[id_column].to_numpy(dtype=object)
+    known = ~(pd.isna(partners) | pd.isna(records))
+    if not known.all():
+        partners, records = partners[known], records[known]
+    if not len(partners):
         return {}
-    pairs = pd.DataFrame({"partner_id": rows["partner_id"].to_numpy(),
-                          "record": rows[id_column].to_numpy()}).dropna().astype(str)
-    pairs = pairs.drop_duplicates().sort_values(["partner_id", "record"])
-    partners = pairs["partner_id"].to_numpy(dtype=object)
-    records = pairs["record"].to_numpy(dtype=object)
+    partners, records = partners.astype(str), records.astype(str)
+    order = np.lexsort((records, partners))
+    partners, records = partners[order], records[order]
+    distinct = np.r_[True, (partners[1:] != partners[:-1]) | (records[1:] != records[:-1])]
+    partners, records = partners[distinct], records[distinct]
     # one cut per partner in the sorted arrays, rather than a Python group loop
     cuts = np.flatnonzero(partners[1:] != partners[:-1]) + 1
     starts, ends = np.r_[0, cuts], np.r_[cuts, len(partners)]
-    return {partners[a]: records[a:b].tolist() for a, b in zip(starts, ends)}
+    return {str(partners[a]): records[a:b].tolist() for a, b in zip(starts, ends)}
 
 
 def _format_value(value: MetricValue) -> str:
