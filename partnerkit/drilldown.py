@@ -104,13 +104,41 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column in out.columns:
         values = out[column]
-        if pd.api.types.is_string_dtype(values) or values.dtype == object:
+        if values.dtype == object:
+            # text mixed with other values: cell by cell, the others left as they are
             out[column] = values.map(neutralise_cell, na_action="ignore")
+        elif pd.api.types.is_string_dtype(values):
+            risky = values.str.startswith(_FORMULA_START).fillna(False).astype(bool)
+            if risky.any():
+                out[column] = values.where(~risky, "'" + values)
     out.columns = [neutralise_cell(str(c)) for c in out.columns]
     return out
 
 
-def record_table(dataset, metric_id: str, records) -> str | None:
+def table_ids(dataset) -> dict[str, tuple[pd.Series, set]]:
+    """Each table's id column as text, and the set of its ids.
+
+    What :func:`record_table` and :func:`drilldown_frame` look ids up in:
+    built once for a set of drill-downs rather than once per metric.
+
+    Examples
+    --------
+    >>> from partnerkit.dataset import Dataset
+    >>> ds = Dataset(data_dir=".", partners=pd.DataFrame({"partner_id": ["P1", "P2"]}),
+    ...              opportunities=pd.DataFrame({"opportunity_id": ["O1"]}))
+    >>> sorted(table_ids(ds)["partners"][1])
+    ['P1', 'P2']
+    """
+    out = {}
+    for table, column in RECORD_COLUMNS.items():
+        frame = dataset.table(table)
+        if frame is not None and column in frame.columns:
+            text = frame[column].astype(str)
+            out[table] = (text, set(text))
+    return out
+
+
+def record_table(dataset, metric_id: str, records, ids_of=None) -> str | None:
     """The table a metric's records come from.
 
     Parameters
@@ -120,6 +148,8 @@ def record_table(dataset, metric_id: str, records) -> str | None:
         Catalogue id.
     records : list of str
         The ids behind the metric's value.
+    ids_of : dict, optional
+        :func:`table_ids` of ``dataset``, when already built.
 
     Returns
     -------
@@ -140,12 +170,9 @@ def record_table(dataset, metric_id: str, records) -> str | None:
     preferred = SOURCE_TABLES.get(metric(metric_id).source)
     ids = set(map(str, records))
     candidates = []
-    for table, column in RECORD_COLUMNS.items():
-        frame = dataset.table(table)
-        if frame is None or column not in frame.columns:
-            continue
-        if ids and ids <= set(frame[column].astype(str)):
-            candidates.append(table)
+    if ids:
+        ids_of = table_ids(dataset) if ids_of is None else ids_of
+        candidates = [table for table, (_, known) in ids_of.items() if ids <= known]
     if candidates:
         return preferred if preferred in candidates else candidates[0]
     if not ids and preferred is not None and dataset.table(preferred) is not None:
@@ -153,7 +180,8 @@ def record_table(dataset, metric_id: str, records) -> str | None:
     return None
 
 
-def drilldown_frame(kpis, q, metric_id: str, scope: str = "all", value=None) -> pd.DataFrame:
+def drilldown_frame(kpis, q, metric_id: str, scope: str = "all", value=None,
+                    ids_of=None) -> pd.DataFrame:
     """The rows behind one metric, with every column of their input table.
 
     Parameters
@@ -166,6 +194,8 @@ def drilldown_frame(kpis, q, metric_id: str, scope: str = "all", value=None) -> 
         ``"all"`` or a partner id.
     value : MetricValue, optional
         An already computed value (saves recomputing it).
+    ids_of : dict, optional
+        :func:`table_ids` of the data set, when already built.
 
     Returns
     -------
@@ -179,12 +209,14 @@ def drilldown_frame(kpis, q, metric_id: str, scope: str = "all", value=None) -> 
     if value is None:
         value = kpis.compute(q, scope, [metric_id])[metric_id]
     records = [str(r) for r in value.records]
-    table = record_table(kpis.dataset, metric_id, records)
+    if ids_of is None:
+        ids_of = table_ids(kpis.dataset)
+    table = record_table(kpis.dataset, metric_id, records, ids_of)
     if table is None:
         return pd.DataFrame({"record_id": pd.Series(records, dtype="string")})
     frame = kpis.dataset.table(table)
     column = RECORD_COLUMNS[table]
-    rows = frame.loc[frame[column].astype(str).isin(records)]
+    rows = frame.loc[ids_of[table][0].isin(records)]
     if table in QUARTER_COLUMNS:
         rows = rows.loc[q.contains_date(rows[QUARTER_COLUMNS[table]])]
     rows = rows.reset_index()
@@ -233,9 +265,11 @@ def write_drilldowns(kpis, q, out_dir, scope: str = "all", metrics=None) -> list
     out_dir.mkdir(parents=True, exist_ok=True)
     ids = list(metrics or CATALOGUE)
     values = kpis.compute(q, scope, ids)
+    ids_of = table_ids(kpis.dataset)
     written = []
     for metric_id in ids:
-        frame = drilldown_frame(kpis, q, metric_id, scope, value=values[metric_id])
+        frame = drilldown_frame(kpis, q, metric_id, scope, value=values[metric_id],
+                                ids_of=ids_of)
         path = out_dir / f"{metric_id}.csv"
         _csv_ready(frame).to_csv(path, index=False, lineterminator="\n")
         written.append(path)
