@@ -228,17 +228,22 @@ def drilldown_frame(kpis, q, metric_id: str, scope: str = "all", value=None,
 
 
 def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
-    """Dates as ISO text, booleans as true/false, then formula-safe cells."""
-    out = frame.copy()
-    for column in out.columns:
-        if pd.api.types.is_bool_dtype(out[column]):
+    """Formula-safe cells, then dates as ISO text and booleans as true/false.
+
+    Neutralised first: the dates and booleans written as text never start like
+    a formula, so only the input's own text is looked at.
+    """
+    out = neutralise_frame(frame)
+    # positions, not names: neutralising may have renamed a column
+    for i, original in enumerate(frame.columns):
+        values = out.iloc[:, i]
+        if pd.api.types.is_bool_dtype(values):
             # the canonical CSV spelling, so a drill-down reads like the input it came from
-            out[column] = out[column].map({True: "true", False: "false"})
-        elif pd.api.types.is_datetime64_any_dtype(out[column]):
-            values = out[column]
-            fmt = "%Y-%m-%dT%H:%M:%SZ" if column in TIMESTAMP_COLUMNS else "%Y-%m-%d"
-            out[column] = values.dt.strftime(fmt).astype("object").where(values.notna(), None)
-    return neutralise_frame(out)
+            out.isetitem(i, values.map({True: "true", False: "false"}))
+        elif pd.api.types.is_datetime64_any_dtype(values):
+            fmt = "%Y-%m-%dT%H:%M:%SZ" if original in TIMESTAMP_COLUMNS else "%Y-%m-%d"
+            out.isetitem(i, values.dt.strftime(fmt).astype("object").where(values.notna(), None))
+    return out
 
 
 def write_drilldowns(kpis, q, out_dir, scope: str = "all", metrics=None) -> list[Path]:
