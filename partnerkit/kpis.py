@@ -1004,6 +1004,8 @@ def _ids_by_partner(rows: pd.DataFrame, id_column: str) -> dict[str, list[str]]:
     >>> _ids_by_partner(rows, "opportunity_id")
     {'P1': ['O1'], 'P2': ['O2', 'O3']}
     """
+    if rows.empty:
+        return {}
     partners = rows["partner_id"].to_numpy(dtype=object)
     records = rows[id_column].to_numpy(dtype=object)
     known = ~(pd.isna(partners) | pd.isna(records))
