@@ -259,14 +259,13 @@ class Kpis:
         of :attr:`telemetry` waits for the query.
         """
         order = sorted(metric_ids, key=lambda m: m in ROLLUP_METRICS)
-        if (not set(metric_ids) & set(ROLLUP_METRICS) or not self.has_telemetry
-                or "_pending_rollup" in self.__dict__):
+        readers = [m for m in ROLLUP_METRICS if m in metric_ids]
+        if not readers or not self.has_telemetry or "_pending_rollup" in self.__dict__:
             return order
         # only the quarters whose rollup readers are not cached yet: a kernel answering from
-        # saved metrics never builds the engine (importing ibis costs it a second of CPU)
+        # saved metrics never builds the engine (importing ibis alone takes most of a second)
         quarters = [q for q in map(self.quarter, quarters)
-                    if any((str(q), m) not in self._cache
-                           for m in ROLLUP_METRICS if m in metric_ids)]
+                    if any((str(q), m) not in self._cache for m in readers)]
         if not quarters:
             return order
         from concurrent.futures import ThreadPoolExecutor

@@ -158,17 +158,22 @@ def test_jobs_limits_the_kernels_started_at_once(tmp_path):
     assert NotebookRun(three, tmp_path, jobs=9).jobs == 3
 
 
-@pytest.mark.parametrize("fork", [False, True], ids=["own-kernel", "forked-kernel"])
-def test_a_figure_left_open_is_drawn_only_for_its_image(tmp_path, fork):
+def figure_draws(tmp_path, fork: bool = False) -> dict:
+    """Run the draw-counting fixture notebook; the draws it printed."""
     with NotebookRun([FIGURES / "01_drawn_once.ipynb"], tmp_path, fork=fork) as run:
         run.start({"quarter": "2026Q1"})
         [done] = run.wait()
     assert done.error is None
+    return ast.literal_eval(outputs(tmp_path / "01_drawn_once.ipynb")[-1])
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["own-kernel", "forked-kernel"])
+def test_a_figure_left_open_is_drawn_only_for_its_image(tmp_path, fork):
+    draws = figure_draws(tmp_path, fork)
     nb = nbformat.read(str(tmp_path / "01_drawn_once.ipynb"), as_version=4)
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if "image/png" in o.get("data", {})]
     assert len(images) == 1  # the open figure is shown once, the saved one not at all
-    draws = ast.literal_eval(outputs(tmp_path / "01_drawn_once.ipynb")[-1])
     # shown: one draw, the one that renders its image; savefig draws a figure with a
     # layout engine twice (once only to lay it out), and so does IPython's own PNG of it
     assert draws == {"shown": 1, "saved": 2}
@@ -177,11 +182,7 @@ def test_a_figure_left_open_is_drawn_only_for_its_image(tmp_path, fork):
 def test_with_ipythons_own_png_the_open_figure_is_drawn_as_often_as_saved(tmp_path,
                                                                            monkeypatch):
     monkeypatch.setattr(execute, "FIGURES_DRAWN_ONCE", "")
-    with NotebookRun([FIGURES / "01_drawn_once.ipynb"], tmp_path, fork=False) as run:
-        run.start({"quarter": "2026Q1"})
-        [done] = run.wait()
-    assert done.error is None
-    draws = ast.literal_eval(outputs(tmp_path / "01_drawn_once.ipynb")[-1])
+    draws = figure_draws(tmp_path)
     assert draws["shown"] == draws["saved"] == 2
 
 
@@ -189,9 +190,5 @@ def test_without_the_hooks_a_stock_kernel_draws_the_open_figure_once_more(tmp_pa
                                                                           monkeypatch):
     monkeypatch.setattr(execute, "FIGURES_SHOWN_FIRST", "")
     monkeypatch.setattr(execute, "FIGURES_DRAWN_ONCE", "")
-    with NotebookRun([FIGURES / "01_drawn_once.ipynb"], tmp_path, fork=False) as run:
-        run.start({"quarter": "2026Q1"})
-        [done] = run.wait()
-    assert done.error is None
-    draws = ast.literal_eval(outputs(tmp_path / "01_drawn_once.ipynb")[-1])
+    draws = figure_draws(tmp_path)
     assert draws["shown"] == draws["saved"] + 1
